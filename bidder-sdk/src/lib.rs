@@ -1,0 +1,54 @@
+//! The SDK an advertiser builds a bidder with: implement one async trait
+//! ([`Bidder`]), call one function ([`serve`]), and the SDK serves the
+//! `attn.v1.Bidder` gRPC service: it verifies each request's persona signature,
+//! enforces `tmax` on the strategy, signs bids bound to their request id, remembers
+//! them (bounded, with a TTL) to verify the impressions that follow against the bid
+//! and the price evidence, refuses replays, keeps the daily budget, pays through an
+//! [`ImpressionPayer`], and answers with a signed view receipt. Receipts it issues
+//! are served to the persona that proves it owns the key.
+//!
+//! It must never depend on `attn-client-auction`, `attn-simulator` or the `attn`
+//! binary: an advertiser's bidder links only what it needs.
+//!
+//! See `docs/bidder-sdk.md` for integrating as an advertiser, in Rust or in any
+//! language through the `.proto` files.
+//!
+//! # Layout
+//! - [`strategy`]: the [`Bidder`] trait, [`BidContext`], [`BidDecision`].
+//! - [`server`]: [`serve`], [`Options`], [`Running`], [`BidderHandle`] (the gRPC adapter).
+//! - [`verify`]: impression and price-evidence verification (pure).
+//! - [`budget`]: [`DailyBudget`] (reserve, then commit) and [`Pacing`] (pure).
+//! - [`payer`]: the [`ImpressionPayer`] trait and [`ChannelVoucherPayer`].
+//! - [`issuance`]: receipts kept for their persona to pull (internal).
+//! - [`reputation`]: reputation proofs verified once and cached by hash
+//!   ([`ProofCache`], [`Reputation`]).
+//! - [`telemetry`]: metrics names and the Prometheus endpoint.
+//! - [`threshold`]: FROST signing rounds between signer tasks ([`ThresholdSigner`])
+//!   and what receipts are signed with ([`ReceiptSigner`]).
+//! - [`example`]: the example strategy the CLI and the demo serve.
+//! - [`error`]: the crate's [`Error`].
+
+pub mod budget;
+pub mod error;
+pub mod example;
+mod issuance;
+pub mod payer;
+pub mod reputation;
+pub mod server;
+pub mod strategy;
+pub mod telemetry;
+pub mod threshold;
+pub mod verify;
+
+pub use budget::{DAY_MS, DailyBudget, Pacing, Reservation};
+pub use error::{Error, Result};
+pub use example::ExampleBidder;
+pub use issuance::{PERSONAS_MAX, RECEIPTS_PER_PERSONA_MAX};
+pub use payer::{ChannelVoucherPayer, ImpressionPayer, Payment, PaymentOrder, channel_id};
+pub use reputation::{ProofCache, Reputation};
+pub use server::{
+    BidderHandle, EVIDENCE_METADATA_KEY, EVIDENCE_METADATA_MAX_BYTES, Options, Running, now_ms,
+    serve,
+};
+pub use strategy::{BidContext, BidDecision, Bidder};
+pub use threshold::{ReceiptSigner, ThresholdSigner};

@@ -1,0 +1,237 @@
+//! Showing the winners: sign an `Impression` per win, deliver it to the winner with
+//! its price evidence, check the acknowledgement (payment and view receipt), keep it
+//! in the wallet. Also: pulling the receipts an advertiser issued to the persona.
+
+use std::time::Duration;
+
+use attn_proto::v1 as wire;
+use attn_receipts::{
+    Impression, ImpressionAck, ReceiptKind, ReceiptWithOpening, ReceiptsBatch, ReceiptsPull, Signed,
+};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use tonic::metadata::MetadataValue;
+
+use super::auction::{AuctionOutcome, Client, Win, now_ms};
+use super::error::{Error, Result};
+use super::wallet::WalletEntry;
+
+/// The gRPC metadata key the price evidence travels under with an impression (the
+/// bidder SDK reads the same key; see `docs/bidder-sdk.md`).
+pub const EVIDENCE_METADATA_KEY: &str = "attn-price-evidence-bin";
+/// First pause between two delivery attempts; doubled after each.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+/// What became of the impressions of one auction.
+#[derive(Debug, Default)]
+pub struct ShowReport {
+    /// Impressions acknowledged and kept in the wallet.
+    pub delivered: Vec<WalletEntry>,
+    /// Impressions not acknowledged: the slot and why.
+    pub failed: Vec<(String, Error)>,
+}
+
+impl Client {
+    /// Signs and delivers one impression per win of `outcome` (all at once), with up
+    /// to `impression_attempts` attempts each on transport failures, and keeps each
+    /// checked acknowledgement in the wallet.
+    pub async fn show(&self, outcome: &AuctionOutcome) -> ShowReport {
+        let deliveries = outcome.wins.iter().map(|win| async move {
+            let result = self.deliver(outcome, win).await;
+            (win.award.slot_id.clone(), result)
+        });
+        let mut report = ShowReport::default();
+        for (slot, result) in futures_util::future::join_all(deliveries).await {
+            match result {
+                Ok(entry) => report.delivered.push(entry),
+                Err(error) => report.failed.push((slot, error)),
+            }
+        }
+        report
+    }
+
+    /// Signs `impression` with the persona (for callers that deliver impressions
+    /// themselves; [`Client::show`] does it for every win).
+    pub fn sign_impression(&self, impression: &Impression) -> Signed<Impression> {
+        Signed::sign(&self.persona, impression)
+    }
+
+    async fn deliver(&self, outcome: &AuctionOutcome, win: &Win) -> Result<WalletEntry> {
+        let impression = Impression {
+            request_id: outcome.request_id(),
+            persona: self.persona.public_key(),
+            slot_id: win.award.slot_id.clone(),
+            advertiser: win.award.advertiser,
+            creative_id: win.creative.creative_id.clone(),
+            charge: win.award.charge,
+            shown_at_ms: now_ms(),
+            evidence_hash: attn_receipts::Digest32::of(&[&win.evidence_bytes]),
+            bid_hash: win.award.bid_hash,
+        };
+        let signed = Signed::sign(&self.persona, &impression);
+        let bidder = &self.registry.bidders()[win.bidder];
+        let failure = |message: String| Error::Bidder {
+            bidder: bidder.name.clone(),
+            message,
+        };
+        let mut backoff = RETRY_BACKOFF;
+        let mut last = String::new();
+        for attempt in 0..self.config.impression_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            let mut call = tonic::Request::new(signed.to_wire());
+            call.set_timeout(self.config.impression_timeout);
+            call.metadata_mut().insert_bin(
+                EVIDENCE_METADATA_KEY,
+                MetadataValue::from_bytes(&win.evidence_bytes),
+            );
+            let mut client = bidder.client.clone();
+            let answer =
+                tokio::time::timeout(self.config.impression_timeout, client.impression(call)).await;
+            match answer {
+                Ok(Ok(response)) => {
+                    let ack =
+                        self.check_ack(&bidder.name, &signed, &impression, response.into_inner())?;
+                    let entry = WalletEntry {
+                        bidder: bidder.name.clone(),
+                        impression: signed,
+                        ack,
+                    };
+                    self.wallet.record(&entry)?;
+                    return Ok(entry);
+                }
+                Ok(Err(status)) if retryable(&status) => last = status.to_string(),
+                Ok(Err(status)) if attempt > 0 && status.code() == tonic::Code::AlreadyExists => {
+                    return Err(failure(format!(
+                        "accepted on an earlier attempt whose answer was lost: {}",
+                        status.message()
+                    )));
+                }
+                Ok(Err(status)) => {
+                    return Err(failure(format!(
+                        "refused: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    )));
+                }
+                Err(_) => last = "timed out".into(),
+            }
+        }
+        Err(failure(format!(
+            "no answer after {} attempts: {last}",
+            self.config.impression_attempts
+        )))
+    }
+
+    fn check_ack(
+        &self,
+        bidder: &str,
+        signed: &Signed<Impression>,
+        impression: &Impression,
+        wire_ack: wire::ImpressionAck,
+    ) -> Result<ImpressionAck> {
+        let bad = |what: &'static str, reason: String| Error::BadAnswer {
+            bidder: bidder.to_string(),
+            what,
+            reason,
+        };
+        let ack = ImpressionAck::try_from(wire_ack).map_err(|e| bad("ack", e.to_string()))?;
+        if ack.impression_hash != signed.hash() {
+            return Err(bad("ack", "acknowledges another impression".into()));
+        }
+        let receipt = ack
+            .view_receipt
+            .open()
+            .map_err(|e| bad("view receipt", e.to_string()))?;
+        if receipt.issuer != impression.advertiser
+            || receipt.persona != impression.persona
+            || receipt.kind != ReceiptKind::View
+            || receipt.impression_hash != Some(ack.impression_hash)
+        {
+            return Err(bad(
+                "view receipt",
+                "not a view receipt of this impression by the winner".into(),
+            ));
+        }
+        if let Some(voucher) = &ack.voucher {
+            let voucher = voucher.open().map_err(|e| bad("voucher", e.to_string()))?;
+            if voucher.payer != impression.advertiser
+                || voucher.payee != impression.persona
+                || voucher.cumulative.currency() != impression.charge.currency()
+                || voucher.cumulative < impression.charge
+            {
+                return Err(bad(
+                    "voucher",
+                    "not a voucher from the winner to this persona covering the charge".into(),
+                ));
+            }
+        } else if ack.payment_id.is_none() && !impression.charge.is_zero() {
+            return Err(bad(
+                "ack",
+                "carries neither a voucher nor a payment id".into(),
+            ));
+        }
+        Ok(ack)
+    }
+
+    /// Pulls the receipts bidder `bidder` (registry index) issued to this persona
+    /// since `since_ms`, checked: each is signed by the bidder's registry key, names
+    /// this persona, and comes with the opening of its commitment.
+    pub async fn pull_receipts(
+        &self,
+        bidder: usize,
+        since_ms: u64,
+    ) -> Result<Vec<ReceiptWithOpening>> {
+        let entry = self
+            .registry
+            .bidders()
+            .get(bidder)
+            .ok_or_else(|| Error::Config(format!("no bidder {bidder} in the registry")))?;
+        let mut nonce = [0u8; 16];
+        OsRng.fill_bytes(&mut nonce);
+        let pull = ReceiptsPull {
+            persona: self.persona.public_key(),
+            since_ms,
+            created_at_ms: now_ms(),
+            nonce,
+        };
+        let mut call = tonic::Request::new(Signed::sign(&self.persona, &pull).to_wire());
+        call.set_timeout(self.config.impression_timeout);
+        let mut client = entry.client.clone();
+        let batch = client
+            .pull_receipts(call)
+            .await
+            .map_err(|status| Error::Bidder {
+                bidder: entry.name.clone(),
+                message: format!("{:?}: {}", status.code(), status.message()),
+            })?
+            .into_inner();
+        let bad = |reason: String| Error::BadAnswer {
+            bidder: entry.name.clone(),
+            what: "receipt",
+            reason,
+        };
+        let batch = ReceiptsBatch::try_from(batch).map_err(|e| bad(e.to_string()))?;
+        for item in &batch.receipts {
+            let receipt = item.receipt.open().map_err(|e| bad(e.to_string()))?;
+            if receipt.issuer != entry.advertiser || receipt.persona != pull.persona {
+                return Err(bad("issued by another key or to another persona".into()));
+            }
+            if item.opening.receipt_id != receipt.receipt_id
+                || !item.opening.opens(&receipt.value_commitment)
+            {
+                return Err(bad("the opening does not open the commitment".into()));
+            }
+        }
+        Ok(batch.receipts)
+    }
+}
+
+fn retryable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+    )
+}

@@ -1,0 +1,221 @@
+//! What the SQLite and PostgreSQL backends share: row shapes, conversions between
+//! stored integers and the model, and the mapping of database errors to [`Error`].
+
+use attn_receipts::Currency;
+
+use crate::error::Error;
+use crate::model::{
+    Account, AccountFlags, AccountId, AccountKind, Balances, Ledger, LedgerId, Transfer,
+    TransferFlags, TransferId, TransferRecord, TransferStatus,
+};
+
+/// The account columns, in [`AccountRow`] order (PostgreSQL casts them to `int8`).
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, ledger, kind, flags, user_data, debits_pending, \
+     debits_posted, credits_pending, credits_posted, created_at_ms";
+
+/// The transfer columns, in [`TransferRow`] order.
+pub(crate) const TRANSFER_COLUMNS: &str = "sequence, id, debit_account, credit_account, amount, \
+     ledger, code, user_data, flags, pending_id, timeout_ms, expires_at_ms, status, created_at_ms";
+
+/// An account as read: id, ledger, kind, flags, user_data, the four sums, created_at_ms.
+pub(crate) type AccountRow = (Vec<u8>, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// A transfer as read, in [`TRANSFER_COLUMNS`] order.
+pub(crate) type TransferRow = (
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+/// A ledger as read: id, currency, scale.
+pub(crate) type LedgerRow = (i64, String, i64);
+
+fn unsigned(value: i64, what: &str) -> Result<u64, Error> {
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{what} is negative: {value}")))
+}
+
+fn narrow<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, Error> {
+    T::try_from(value).map_err(|_| Error::Corrupt(format!("{what} out of range: {value}")))
+}
+
+/// A stored amount or sum: `u64` values up to `i64::MAX` are stored as they are.
+pub(crate) fn stored(value: u64) -> i64 {
+    // The rules refuse amounts and sums above i64::MAX (AMOUNT_MAX, BALANCE_MAX).
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// User data is stored as its two's-complement bit pattern.
+pub(crate) fn stored_user_data(value: u64) -> i64 {
+    value as i64
+}
+
+pub(crate) fn ledger_from_row(row: LedgerRow) -> Result<Ledger, Error> {
+    let (id, currency, scale) = row;
+    Ok(Ledger {
+        id: LedgerId(narrow(id, "ledger id")?),
+        currency: Currency::new(&currency)
+            .map_err(|_| Error::Corrupt(format!("ledger {id} has currency {currency:?}")))?,
+        scale: narrow(scale, "ledger scale")?,
+    })
+}
+
+pub(crate) fn account_from_row(row: AccountRow) -> Result<Account, Error> {
+    let (id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created) = row;
+    let kind_code: u16 = narrow(kind, "account kind")?;
+    Ok(Account {
+        id: AccountId::from_slice(&id)?,
+        ledger: LedgerId(narrow(ledger, "account ledger")?),
+        kind: AccountKind::from_code(kind_code)
+            .ok_or_else(|| Error::Corrupt(format!("unknown account kind {kind_code}")))?,
+        flags: AccountFlags(narrow(flags, "account flags")?),
+        user_data: user_data as u64,
+        balances: Balances {
+            debits_pending: unsigned(dp, "debits_pending")?,
+            debits_posted: unsigned(dpo, "debits_posted")?,
+            credits_pending: unsigned(cp, "credits_pending")?,
+            credits_posted: unsigned(cpo, "credits_posted")?,
+        },
+        created_at_ms: unsigned(created, "created_at_ms")?,
+    })
+}
+
+pub(crate) fn transfer_from_row(row: TransferRow) -> Result<TransferRecord, Error> {
+    let (
+        sequence,
+        id,
+        debit,
+        credit,
+        amount,
+        ledger,
+        code,
+        user_data,
+        flags,
+        pending_id,
+        timeout_ms,
+        expires_at_ms,
+        status,
+        created,
+    ) = row;
+    let status_code: u8 = narrow(status, "transfer status")?;
+    Ok(TransferRecord {
+        transfer: Transfer {
+            id: TransferId::from_slice(&id)?,
+            debit_account: AccountId::from_slice(&debit)?,
+            credit_account: AccountId::from_slice(&credit)?,
+            amount: unsigned(amount, "amount")?,
+            ledger: LedgerId(narrow(ledger, "transfer ledger")?),
+            code: narrow(code, "transfer code")?,
+            user_data: user_data as u64,
+            flags: TransferFlags(narrow(flags, "transfer flags")?),
+            pending_id: match pending_id {
+                Some(bytes) => TransferId::from_slice(&bytes)?,
+                None => TransferId(0),
+            },
+            timeout_ms: unsigned(timeout_ms, "timeout_ms")?,
+        },
+        status: TransferStatus::from_code(status_code)
+            .ok_or_else(|| Error::Corrupt(format!("unknown transfer status {status_code}")))?,
+        created_at_ms: unsigned(created, "created_at_ms")?,
+        expires_at_ms: expires_at_ms
+            .map(|v| unsigned(v, "expires_at_ms"))
+            .transpose()?,
+        sequence: unsigned(sequence, "sequence")?,
+    })
+}
+
+/// Classifies a database error: lock contention and serialization failures are
+/// [`Error::Busy`], lost or refused connections [`Error::Unavailable`] (both retried),
+/// the rest [`Error::Database`].
+pub(crate) fn map_error(error: sqlx::Error) -> Error {
+    match &error {
+        sqlx::Error::Database(database) => {
+            let code = database.code().map(|c| c.into_owned()).unwrap_or_default();
+            let sqlite_primary = code.parse::<i64>().ok().map(|c| c & 0xff);
+            let busy = matches!(sqlite_primary, Some(5 | 6))
+                || code == "40001" // serialization_failure
+                || code == "40P01" // deadlock_detected
+                || code == "55P03" // lock_not_available
+                || (code == "23505" && database.message().contains("transfers")); // a concurrent insert of the same id: retry and see it
+            let unavailable = matches!(sqlite_primary, Some(14)) // SQLITE_CANTOPEN
+                || code.starts_with("08")
+                || code == "57P01"
+                || code == "57P02"
+                || code == "57P03"
+                || code == "53300";
+            if busy {
+                Error::Busy(error.to_string())
+            } else if unavailable {
+                Error::Unavailable(error.to_string())
+            } else {
+                Error::Database(error.to_string())
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Error::Unavailable(error.to_string()),
+        _ => Error::Database(error.to_string()),
+    }
+}
+
+/// Splits `len` rows into statement sizes from a small fixed set (powers of two up to
+/// `max`), so prepared statements are reused across batches.
+pub(crate) fn chunk_sizes(mut len: usize, max: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while len > 0 {
+        let size = if len >= max {
+            max
+        } else {
+            1usize << (usize::BITS - 1 - len.leading_zeros())
+        };
+        sizes.push(size);
+        len -= size;
+    }
+    sizes
+}
+
+/// `count` groups of `width` `?` placeholders: `(?,?),(?,?)`.
+pub(crate) fn placeholders(count: usize, width: usize) -> String {
+    let group = format!("({})", vec!["?"; width].join(","));
+    vec![group; count].join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_shapes() {
+        for len in [0usize, 1, 7, 100, 1_000, 8_189] {
+            let sizes = chunk_sizes(len, 256);
+            assert_eq!(sizes.iter().sum::<usize>(), len);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
+        }
+        assert_eq!(placeholders(2, 2), "(?,?),(?,?)");
+    }
+
+    #[test]
+    fn stored_values_round_trip_and_corruption_is_typed() {
+        let row: AccountRow = (vec![0; 15], 1, 1, 0, -1, 0, 0, 0, 0, 0);
+        assert!(matches!(account_from_row(row), Err(Error::Corrupt(_))));
+        let row: AccountRow = (vec![0; 16], 1, 1, 0, -1, -5, 0, 0, 0, 0);
+        assert!(matches!(account_from_row(row), Err(Error::Corrupt(_))));
+        let row: AccountRow = (vec![0; 16], 1, 1, 0, -1, 5, 0, 0, 0, 0);
+        let account = account_from_row(row).expect("valid row");
+        assert_eq!(account.user_data, u64::MAX);
+        assert_eq!(stored_user_data(account.user_data), -1);
+        assert_eq!(stored(u64::MAX), i64::MAX);
+    }
+}

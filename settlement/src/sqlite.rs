@@ -1,0 +1,827 @@
+//! [`SqliteLedger`]: the embedded default. A file in WAL mode with
+//! `synchronous = FULL` (a batch is acknowledged only once it is on disk), or a
+//! database in memory. Writers are serialised: in this process by a mutex, across
+//! processes by `BEGIN IMMEDIATE` (the write lock is taken before the snapshot is
+//! read, so flags hold whatever runs concurrently).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Connection};
+
+use crate::backend::{LedgerBackend, RetryPolicy};
+use crate::check::{self, CheckReport};
+use crate::error::Error;
+use crate::model::{
+    Account, AccountId, AccountOutcome, HistoryPage, Ledger, LedgerId, NewAccount, Transfer,
+    TransferId, TransferOutcome, TransferRecord, TransferStatus,
+};
+use crate::rules::{self, Plan, Snapshot};
+use crate::sql::{
+    self, ACCOUNT_COLUMNS, AccountRow, LedgerRow, TRANSFER_COLUMNS, TransferRow, chunk_sizes,
+    map_error, placeholders, stored, stored_user_data,
+};
+
+/// How long a writer waits for another process's write lock before `SQLITE_BUSY`.
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Page cache per connection, KiB.
+pub const SQLITE_CACHE_KIB: u32 = 32 * 1024;
+/// WAL pages between automatic checkpoints (SQLite's default is 1,000).
+pub const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// Connections of a file-backed pool (one writer at a time; the rest read).
+pub const SQLITE_CONNECTIONS_MAX: u32 = 4;
+/// The most rows per multi-row statement (SQLite allows 32,766 parameters).
+const ROWS_PER_STATEMENT_MAX: usize = 256;
+/// The most ids per `IN (…)` lookup.
+const IDS_PER_LOOKUP_MAX: usize = 512;
+
+const _: () = assert!(ROWS_PER_STATEMENT_MAX * 15 < 32_766);
+
+/// Runs `$body` (an expression using `$connection` and `$cache`) in a write
+/// transaction (`BEGIN IMMEDIATE`, in-process writers serialised on one connection),
+/// committed once, under the retry policy. The account cache is checked against
+/// `PRAGMA data_version` inside the transaction and updated only after the commit.
+macro_rules! in_write_transaction {
+    ($self:ident, $connection:ident, $cache:ident => $body:expr) => {
+        $self
+            .retry
+            .run(|| async {
+                let mut writer = $self.writer.lock().await;
+                let outcome = async {
+                    let Writer {
+                        connection: held,
+                        cache: $cache,
+                    } = &mut *writer;
+                    // A file's writer keeps one connection of its own (detached from the
+                    // pool, so dropping the ledger needs no runtime); in memory, the
+                    // pool's only connection is borrowed per write.
+                    let mut borrowed = None;
+                    let connection: &mut SqliteConnection = if $self.hold_writer {
+                        if held.is_none() {
+                            let fresh = $self.pool.acquire().await.map_err(map_error)?.detach();
+                            *held = Some(configure_writer(fresh).await?);
+                        }
+                        held.as_mut()
+                            .ok_or_else(|| Error::Unavailable("no writer connection".into()))?
+                    } else {
+                        &mut **borrowed.insert($self.pool.acquire().await.map_err(map_error)?)
+                    };
+                    let mut tx = connection
+                        .begin_with("BEGIN IMMEDIATE")
+                        .await
+                        .map_err(map_error)?;
+                    let (version,): (i64,) = sqlx::query_as("PRAGMA data_version")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_error)?;
+                    $cache.begin(version);
+                    let value = {
+                        let $connection: &mut SqliteConnection = &mut tx;
+                        $body.await?
+                    };
+                    tx.commit().await.map_err(map_error)?;
+                    $cache.commit(version);
+                    Ok(value)
+                }
+                .await;
+                if outcome.is_err() {
+                    // The connection may be broken and the cache stale: start afresh.
+                    writer.connection = None;
+                    writer.cache.clear();
+                }
+                outcome
+            })
+            .await
+    };
+}
+
+/// Page cache of the writer's connection, KiB: the indexes of random ids are written
+/// at random places, so the more of them stays in memory the fewer reads a batch waits
+/// for.
+pub const SQLITE_WRITER_CACHE_KIB: u32 = 256 * 1024;
+/// Memory-mapped I/O of the writer's connection, bytes.
+pub const SQLITE_WRITER_MMAP_BYTES: u64 = 1 << 30;
+
+async fn configure_writer(mut connection: SqliteConnection) -> Result<SqliteConnection, Error> {
+    for pragma in [
+        format!("PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}"),
+        format!("PRAGMA mmap_size = {SQLITE_WRITER_MMAP_BYTES}"),
+    ] {
+        sqlx::query(AssertSqlSafe(pragma))
+            .execute(&mut connection)
+            .await
+            .map_err(map_error)?;
+    }
+    Ok(connection)
+}
+
+/// The most accounts the writer caches (it starts afresh beyond).
+pub const ACCOUNT_CACHE_MAX: usize = 1_000_000;
+
+/// Accounts as of the writer's last commit, with their numbers. Valid while
+/// `PRAGMA data_version` on the writer's connection is unchanged, that is while no
+/// other connection (another process) committed: then the batch path reads no
+/// account it has seen before.
+#[derive(Default)]
+struct AccountCache {
+    version: Option<i64>,
+    accounts: HashMap<AccountId, (i64, Account)>,
+    staged: Vec<(i64, Account)>,
+}
+
+impl AccountCache {
+    fn begin(&mut self, version: i64) {
+        if self.version != Some(version) {
+            self.accounts.clear();
+        }
+        self.version = None;
+        self.staged.clear();
+    }
+
+    fn stage(&mut self, number: i64, account: Account) {
+        self.staged.push((number, account));
+    }
+
+    fn commit(&mut self, version: i64) {
+        for (number, account) in self.staged.drain(..) {
+            self.accounts.insert(account.id, (number, account));
+        }
+        if self.accounts.len() > ACCOUNT_CACHE_MAX {
+            self.accounts.clear();
+        }
+        self.version = Some(version);
+    }
+
+    fn clear(&mut self) {
+        self.version = None;
+        self.accounts.clear();
+        self.staged.clear();
+    }
+}
+
+struct Writer {
+    /// The connection writes go through (kept for a file, so `data_version` compares
+    /// like with like; for memory, the pool's only connection, taken per write).
+    connection: Option<SqliteConnection>,
+    cache: AccountCache,
+}
+
+/// A ledger in SQLite.
+pub struct SqliteLedger {
+    pool: SqlitePool,
+    writer: tokio::sync::Mutex<Writer>,
+    hold_writer: bool,
+    retry: RetryPolicy,
+    ledgers: RwLock<HashMap<LedgerId, Ledger>>,
+}
+
+impl SqliteLedger {
+    /// Opens (creating if missing) a database file, in WAL mode with durable commits,
+    /// and runs the migrations.
+    pub async fn open_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
+            // Random ids make random index inserts: keep the hot pages in memory and
+            // checkpoint the WAL less often (both measured in `attn bench ledger`).
+            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+            .pragma(
+                "wal_autocheckpoint",
+                SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string(),
+            )
+            // Statement journals of multi-row statements stay in memory.
+            .pragma("temp_store", "MEMORY");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(SQLITE_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        let mut ledger = Self::from_pool(pool, RetryPolicy::default()).await?;
+        ledger.hold_writer = true;
+        Ok(ledger)
+    }
+
+    /// Opens a fresh database in memory (one connection: an in-memory SQLite database
+    /// lives and dies with its connection), and runs the migrations.
+    pub async fn open_memory() -> Result<Self, Error> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(map_error)?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        Self::from_pool(pool, RetryPolicy::default()).await
+    }
+
+    /// A ledger over an existing pool (migrations run now).
+    pub async fn from_pool(pool: SqlitePool, retry: RetryPolicy) -> Result<Self, Error> {
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(inner) => match map_error(inner) {
+                    Error::Database(text) => Error::Migration(text),
+                    other => other,
+                },
+                other => Error::Migration(other.to_string()),
+            })?;
+        Ok(Self {
+            pool,
+            writer: tokio::sync::Mutex::new(Writer {
+                connection: None,
+                cache: AccountCache::default(),
+            }),
+            hold_writer: false,
+            retry,
+            ledgers: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The same ledger with another retry policy.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The pool (for benchmarks that compare with bare statements).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn cached_ledgers(&self) -> HashMap<LedgerId, Ledger> {
+        self.ledgers
+            .read()
+            .map(|map| map.clone())
+            .unwrap_or_default()
+    }
+
+    fn remember_ledgers(&self, ledgers: &HashMap<LedgerId, Ledger>) {
+        if let Ok(mut map) = self.ledgers.write() {
+            map.clone_from(ledgers);
+        }
+    }
+}
+
+async fn load_ledgers(
+    connection: &mut SqliteConnection,
+) -> Result<HashMap<LedgerId, Ledger>, Error> {
+    let rows: Vec<LedgerRow> =
+        sqlx::query_as("SELECT id, currency, scale FROM ledgers ORDER BY id")
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| sql::ledger_from_row(row).map(|l| (l.id, l)))
+        .collect()
+}
+
+/// An account as read with its `number` (the rowid keying the history indexes).
+type NumberedAccountRow = (i64, Vec<u8>, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+async fn load_accounts(
+    connection: &mut SqliteConnection,
+    ids: &[AccountId],
+) -> Result<Vec<Account>, Error> {
+    Ok(load_numbered_accounts(connection, ids)
+        .await?
+        .into_iter()
+        .map(|(_, account)| account)
+        .collect())
+}
+
+async fn load_numbered_accounts(
+    connection: &mut SqliteConnection,
+    ids: &[AccountId],
+) -> Result<Vec<(i64, Account)>, Error> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut rest = ids;
+    while !rest.is_empty() {
+        let size = rest
+            .len()
+            .min(IDS_PER_LOOKUP_MAX)
+            .next_power_of_two()
+            .min(IDS_PER_LOOKUP_MAX);
+        let take = rest.len().min(size);
+        let (chunk, tail) = rest.split_at(take);
+        let sql = format!(
+            "SELECT number, {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+            vec!["?"; size].join(",")
+        );
+        let mut query = sqlx::query_as::<_, NumberedAccountRow>(AssertSqlSafe(sql));
+        for index in 0..size {
+            // Padding repeats the last id: harmless in `IN`, and keeps one statement
+            // shape per size so it stays prepared.
+            let id = chunk[index.min(chunk.len() - 1)];
+            query = query.bind(id.to_bytes().to_vec());
+        }
+        for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
+            let (number, id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created) = row;
+            let account = sql::account_from_row((
+                id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created,
+            ))?;
+            found.push((number, account));
+        }
+        rest = tail;
+    }
+    Ok(found)
+}
+
+async fn load_transfers(
+    connection: &mut SqliteConnection,
+    ids: &[TransferId],
+) -> Result<Vec<TransferRecord>, Error> {
+    let mut found = Vec::new();
+    let mut rest = ids;
+    while !rest.is_empty() {
+        let size = rest
+            .len()
+            .min(IDS_PER_LOOKUP_MAX)
+            .next_power_of_two()
+            .min(IDS_PER_LOOKUP_MAX);
+        let take = rest.len().min(size);
+        let (chunk, tail) = rest.split_at(take);
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({})",
+            vec!["?"; size].join(",")
+        );
+        let mut query = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql));
+        for index in 0..size {
+            let id = chunk[index.min(chunk.len() - 1)];
+            query = query.bind(id.to_bytes().to_vec());
+        }
+        for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
+            found.push(sql::transfer_from_row(row)?);
+        }
+        rest = tail;
+    }
+    Ok(found)
+}
+
+/// Writes the final sums of `accounts`, addressed by their `number` (the rowid: the
+/// cheapest lookup SQLite has), one multi-row statement per chunk.
+async fn write_account_updates(
+    connection: &mut SqliteConnection,
+    accounts: &[Account],
+    numbers: &HashMap<AccountId, i64>,
+) -> Result<(), Error> {
+    let mut offset = 0;
+    for size in chunk_sizes(accounts.len(), ROWS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "WITH v(number, dp, dpo, cp, cpo) AS (VALUES {}) \
+             UPDATE accounts SET debits_pending = v.dp, debits_posted = v.dpo, \
+             credits_pending = v.cp, credits_posted = v.cpo FROM v \
+             WHERE accounts.number = v.number",
+            placeholders(size, 5)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for account in &accounts[offset..offset + size] {
+            let b = account.balances;
+            let number = numbers
+                .get(&account.id)
+                .copied()
+                .ok_or_else(|| Error::Corrupt(format!("account {} has no number", account.id)))?;
+            query = query
+                .bind(number)
+                .bind(stored(b.debits_pending))
+                .bind(stored(b.debits_posted))
+                .bind(stored(b.credits_pending))
+                .bind(stored(b.credits_posted));
+        }
+        let result = query.execute(&mut *connection).await.map_err(map_error)?;
+        if result.rows_affected() != size as u64 {
+            return Err(Error::Database(format!(
+                "updated {} of {size} accounts",
+                result.rows_affected()
+            )));
+        }
+        offset += size;
+    }
+    Ok(())
+}
+
+async fn write_status_updates(
+    connection: &mut SqliteConnection,
+    updates: &[(TransferId, TransferStatus)],
+) -> Result<(), Error> {
+    let mut offset = 0;
+    for size in chunk_sizes(updates.len(), ROWS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "WITH v(id, status) AS (VALUES {}) \
+             UPDATE transfers SET status = v.status FROM v WHERE transfers.id = v.id",
+            placeholders(size, 2)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (id, status) in &updates[offset..offset + size] {
+            query = query
+                .bind(id.to_bytes().to_vec())
+                .bind(i64::from(status.code()));
+        }
+        query.execute(&mut *connection).await.map_err(map_error)?;
+        offset += size;
+    }
+    Ok(())
+}
+
+/// Inserts transfer rows with multi-row statements (also used by the benchmark's bare
+/// baseline, into a table of the same shape).
+pub async fn insert_transfer_rows(
+    connection: &mut SqliteConnection,
+    table: &str,
+    records: &[TransferRecord],
+    numbers: &HashMap<AccountId, i64>,
+) -> Result<(), Error> {
+    let number = |id: &AccountId| {
+        numbers
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::Corrupt(format!("account {id} has no number")))
+    };
+    let mut offset = 0;
+    for size in chunk_sizes(records.len(), ROWS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "INSERT INTO {table} (id, debit_account, credit_account, amount, ledger, code, \
+             user_data, flags, pending_id, timeout_ms, expires_at_ms, status, created_at_ms, \
+             debit_number, credit_number) VALUES {}",
+            placeholders(size, 15)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for record in &records[offset..offset + size] {
+            let t = &record.transfer;
+            query = query
+                .bind(t.id.to_bytes().to_vec())
+                .bind(t.debit_account.to_bytes().to_vec())
+                .bind(t.credit_account.to_bytes().to_vec())
+                .bind(stored(t.amount))
+                .bind(i64::from(t.ledger.0))
+                .bind(i64::from(t.code))
+                .bind(stored_user_data(t.user_data))
+                .bind(i64::from(t.flags.0))
+                .bind((t.pending_id.0 != 0).then(|| t.pending_id.to_bytes().to_vec()))
+                .bind(stored(t.timeout_ms))
+                .bind(record.expires_at_ms.map(stored))
+                .bind(i64::from(record.status.code()))
+                .bind(stored(record.created_at_ms))
+                .bind(number(&t.debit_account)?)
+                .bind(number(&t.credit_account)?);
+        }
+        query.execute(&mut *connection).await.map_err(map_error)?;
+        offset += size;
+    }
+    Ok(())
+}
+
+async fn create_ledgers_tx(
+    connection: &mut SqliteConnection,
+    ledgers: &[Ledger],
+) -> Result<HashMap<LedgerId, Ledger>, Error> {
+    let existing = load_ledgers(connection).await?;
+    let mut all = existing.clone();
+    for ledger in ledgers {
+        match existing.get(&ledger.id) {
+            Some(stored) if stored != ledger => {
+                return Err(Error::InvalidLedger {
+                    ledger: ledger.id,
+                    reason: "exists with a different currency or scale",
+                });
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES (?, ?, ?)")
+                    .bind(i64::from(ledger.id.0))
+                    .bind(ledger.currency.as_str())
+                    .bind(i64::from(ledger.scale))
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(map_error)?;
+                all.insert(ledger.id, *ledger);
+            }
+        }
+    }
+    Ok(all)
+}
+
+async fn create_accounts_tx(
+    connection: &mut SqliteConnection,
+    accounts: &[NewAccount],
+    now_ms: u64,
+) -> Result<Vec<AccountOutcome>, Error> {
+    let ledgers = load_ledgers(connection).await?;
+    let mut ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut known: HashMap<AccountId, Account> = load_accounts(connection, &ids)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let mut outcomes = Vec::with_capacity(accounts.len());
+    let mut created = Vec::new();
+    for new in accounts {
+        let outcome =
+            rules::create_account(new, known.get(&new.id), ledgers.contains_key(&new.ledger));
+        if outcome == AccountOutcome::Created {
+            let account = Account::open(*new, now_ms);
+            known.insert(new.id, account);
+            created.push(account);
+        }
+        outcomes.push(outcome);
+    }
+    let mut offset = 0;
+    for size in chunk_sizes(created.len(), ROWS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}",
+            placeholders(size, 10)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for account in &created[offset..offset + size] {
+            query = query
+                .bind(account.id.to_bytes().to_vec())
+                .bind(i64::from(account.ledger.0))
+                .bind(i64::from(account.kind.code()))
+                .bind(i64::from(account.flags.0))
+                .bind(stored_user_data(account.user_data))
+                .bind(0i64)
+                .bind(0i64)
+                .bind(0i64)
+                .bind(0i64)
+                .bind(stored(account.created_at_ms));
+        }
+        query.execute(&mut *connection).await.map_err(map_error)?;
+        offset += size;
+    }
+    Ok(outcomes)
+}
+
+async fn submit_tx(
+    connection: &mut SqliteConnection,
+    cache: &mut AccountCache,
+    batch: &[Transfer],
+    now_ms: u64,
+    cached: &HashMap<LedgerId, Ledger>,
+) -> Result<(Vec<TransferOutcome>, HashMap<LedgerId, Ledger>), Error> {
+    // Ledgers never change once defined: the cache is enough unless the batch names
+    // one it does not know (then it may be new, or refused as not found).
+    let ledgers = if batch
+        .iter()
+        .all(|t| t.flags.resolves_pending() || cached.contains_key(&t.ledger))
+    {
+        cached.clone()
+    } else {
+        load_ledgers(connection).await?
+    };
+    let transfer_ids = rules::referenced_transfer_ids(batch);
+    let transfers: HashMap<TransferId, TransferRecord> = load_transfers(connection, &transfer_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.transfer.id, r))
+        .collect();
+    let account_ids = rules::referenced_account_ids(batch, transfers.values());
+    let mut numbers: HashMap<AccountId, i64> = HashMap::with_capacity(account_ids.len());
+    let mut accounts: HashMap<AccountId, Account> = HashMap::with_capacity(account_ids.len());
+    let mut missing = Vec::new();
+    for id in account_ids {
+        match cache.accounts.get(&id) {
+            Some((number, account)) => {
+                numbers.insert(id, *number);
+                accounts.insert(id, *account);
+            }
+            None => missing.push(id),
+        }
+    }
+    for (number, account) in load_numbered_accounts(connection, &missing).await? {
+        numbers.insert(account.id, number);
+        accounts.insert(account.id, account);
+        cache.stage(number, account);
+    }
+    let snapshot = Snapshot {
+        ledgers: ledgers.clone(),
+        accounts,
+        transfers,
+    };
+    let plan = rules::plan_batch(batch, snapshot, now_ms)?;
+    apply_plan(connection, &plan, &numbers).await?;
+    for account in &plan.account_updates {
+        if let Some(number) = numbers.get(&account.id) {
+            cache.stage(*number, *account);
+        }
+    }
+    Ok((plan.outcomes, ledgers))
+}
+
+async fn expire_tx(
+    connection: &mut SqliteConnection,
+    cache: &mut AccountCache,
+    now_ms: u64,
+) -> Result<usize, Error> {
+    let sql = format!(
+        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE status = 2 \
+         AND expires_at_ms IS NOT NULL AND expires_at_ms <= ? \
+         ORDER BY expires_at_ms, sequence LIMIT ?"
+    );
+    let rows: Vec<TransferRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(stored(now_ms))
+        .bind(rules::EXPIRE_BATCH_MAX as i64)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    let due: Vec<TransferRecord> = rows
+        .into_iter()
+        .map(sql::transfer_from_row)
+        .collect::<Result<_, _>>()?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let ids = rules::referenced_account_ids(&[], due.iter());
+    let numbered = load_numbered_accounts(connection, &ids).await?;
+    let numbers: HashMap<AccountId, i64> = numbered.iter().map(|(n, a)| (a.id, *n)).collect();
+    let mut accounts: HashMap<AccountId, Account> =
+        numbered.into_iter().map(|(_, a)| (a.id, a)).collect();
+    let changed = rules::plan_expiry(&due, &mut accounts, now_ms)?;
+    write_account_updates(connection, &changed, &numbers).await?;
+    for account in &changed {
+        if let Some(number) = numbers.get(&account.id) {
+            cache.stage(*number, *account);
+        }
+    }
+    let updates: Vec<(TransferId, TransferStatus)> = due
+        .iter()
+        .map(|r| (r.transfer.id, TransferStatus::PendingExpired))
+        .collect();
+    write_status_updates(connection, &updates).await?;
+    Ok(due.len())
+}
+
+async fn apply_plan(
+    connection: &mut SqliteConnection,
+    plan: &Plan,
+    numbers: &HashMap<AccountId, i64>,
+) -> Result<(), Error> {
+    write_account_updates(connection, &plan.account_updates, numbers).await?;
+    write_status_updates(connection, &plan.status_updates).await?;
+    insert_transfer_rows(connection, "transfers", &plan.inserts, numbers).await
+}
+
+#[async_trait]
+impl LedgerBackend for SqliteLedger {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
+        rules::validate_batch_len(ledgers.len())?;
+        for ledger in ledgers {
+            rules::validate_ledger(ledger)?;
+        }
+        let all = in_write_transaction!(self, connection, _cache => create_ledgers_tx(connection, ledgers))?;
+        self.remember_ledgers(&all);
+        Ok(())
+    }
+
+    async fn ledgers(&self) -> Result<Vec<Ledger>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        let mut ledgers: Vec<Ledger> = load_ledgers(&mut connection).await?.into_values().collect();
+        ledgers.sort_unstable_by_key(|l| l.id);
+        Ok(ledgers)
+    }
+
+    async fn create_accounts(
+        &self,
+        accounts: &[NewAccount],
+        now_ms: u64,
+    ) -> Result<Vec<AccountOutcome>, Error> {
+        rules::validate_batch_len(accounts.len())?;
+        in_write_transaction!(self, connection, _cache => create_accounts_tx(connection, accounts, now_ms))
+    }
+
+    async fn submit(&self, batch: &[Transfer], now_ms: u64) -> Result<Vec<TransferOutcome>, Error> {
+        rules::validate_batch_len(batch.len())?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cached = self.cached_ledgers();
+        let (outcomes, ledgers) = in_write_transaction!(self, connection, cache => submit_tx(connection, cache, batch, now_ms, &cached))?;
+        self.remember_ledgers(&ledgers);
+        Ok(outcomes)
+    }
+
+    async fn lookup_accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>, Error> {
+        rules::validate_batch_len(ids.len())?;
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        let mut found = load_accounts(&mut connection, &ids).await?;
+        found.sort_unstable_by_key(|a| a.id);
+        Ok(found)
+    }
+
+    async fn lookup_transfers(&self, ids: &[TransferId]) -> Result<Vec<TransferRecord>, Error> {
+        rules::validate_batch_len(ids.len())?;
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        let mut found = load_transfers(&mut connection, &ids).await?;
+        found.sort_unstable_by_key(|r| r.transfer.id);
+        Ok(found)
+    }
+
+    async fn accounts(&self, after: Option<AccountId>, limit: u32) -> Result<Vec<Account>, Error> {
+        rules::validate_history_limit(limit)?;
+        let after = after.map_or_else(Vec::new, |id| id.to_bytes().to_vec());
+        let sql =
+            format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
+        let rows: Vec<AccountRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?;
+        rows.into_iter().map(sql::account_from_row).collect()
+    }
+
+    async fn history(
+        &self,
+        account: AccountId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<HistoryPage, Error> {
+        rules::validate_history_limit(limit)?;
+        let id = account.to_bytes().to_vec();
+        let cursor = stored(after.unwrap_or(0));
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE sequence IN ( \
+               SELECT sequence FROM (SELECT sequence FROM transfers WHERE debit_number = \
+                 (SELECT number FROM accounts WHERE id = ?1) AND sequence > ?2 \
+                 ORDER BY sequence LIMIT ?3) \
+               UNION SELECT sequence FROM (SELECT sequence FROM transfers WHERE credit_number = \
+                 (SELECT number FROM accounts WHERE id = ?1) AND sequence > ?2 \
+                 ORDER BY sequence LIMIT ?3)) \
+             ORDER BY sequence LIMIT ?3"
+        );
+        let rows: Vec<TransferRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(cursor)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?;
+        let transfers: Vec<TransferRecord> = rows
+            .into_iter()
+            .map(sql::transfer_from_row)
+            .collect::<Result<_, _>>()?;
+        let next_cursor = (transfers.len() == limit as usize)
+            .then(|| transfers.last().map(|r| r.sequence))
+            .flatten();
+        Ok(HistoryPage {
+            transfers,
+            next_cursor,
+        })
+    }
+
+    async fn expire_pending(&self, now_ms: u64) -> Result<usize, Error> {
+        in_write_transaction!(self, connection, cache => expire_tx(connection, cache, now_ms))
+    }
+
+    async fn check(&self) -> Result<CheckReport, Error> {
+        // One read transaction: a consistent snapshot even while writers run.
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        let mut tx = connection.begin().await.map_err(map_error)?;
+        let ledgers = load_ledgers(&mut tx).await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id");
+        let accounts: Vec<Account> = sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?
+            .into_iter()
+            .map(sql::account_from_row)
+            .collect::<Result<_, _>>()?;
+        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY sequence");
+        let transfers: Vec<TransferRecord> = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?
+            .into_iter()
+            .map(sql::transfer_from_row)
+            .collect::<Result<_, _>>()?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(check::check(ledgers.values(), &accounts, &transfers))
+    }
+}

@@ -1,0 +1,285 @@
+//! Every backend passes the one suite (`attn_settlement::testing`), plus the faults
+//! that are specific to a store: a locked SQLite file, an unreachable server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attn_settlement::testing::{self, CLEARING, single};
+use attn_settlement::{
+    AccountFlags, Error, LedgerBackend, MemoryLedger, PostgresLedger, RetryPolicy, SqliteLedger,
+    TransferId,
+};
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_backend_passes_the_suite() {
+    testing::run_suite(|| async { Arc::new(MemoryLedger::new()) as Arc<dyn LedgerBackend> }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_memory_backend_passes_the_suite() {
+    testing::run_suite(|| async {
+        Arc::new(
+            SqliteLedger::open_memory()
+                .await
+                .expect("open sqlite memory"),
+        ) as Arc<dyn LedgerBackend>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_backend_passes_the_suite() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut count = 0;
+    testing::run_suite(|| {
+        count += 1;
+        let path = directory.path().join(format!("ledger-{count}.db"));
+        async move {
+            let url = format!("sqlite://{}", path.display());
+            attn_settlement::open(&url).await.expect("open sqlite file")
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_backend_passes_the_suite() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let mut schemas = common::TestSchemas::new(url);
+    let mut fresh = Vec::new();
+    for _ in 0..10 {
+        fresh.push(common::dynamic(schemas.fresh().await));
+    }
+    testing::run_suite(|| {
+        let ledger = fresh.pop().expect("one schema per case");
+        async move { ledger }
+    })
+    .await;
+    schemas.drop_all().await;
+}
+
+#[tokio::test]
+async fn sqlite_file_locked_by_another_writer_is_busy_and_writes_nothing() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("locked.db");
+    let ledger = SqliteLedger::open_file(&path).await.expect("open");
+    testing::setup(&ledger, &[2], AccountFlags::NONE).await;
+    // Another process (here: another connection) holds the write lock.
+    let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    let quick = SqliteLedger::open_file(&path)
+        .await
+        .expect("open again")
+        .with_retry_policy(RetryPolicy {
+            attempts_max: 2,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+        });
+    sqlx::query("PRAGMA busy_timeout = 50")
+        .execute(quick.pool())
+        .await
+        .expect("short busy timeout");
+    let batch = [single(1, CLEARING, 2, 5), single(2, CLEARING, 2, 6)];
+    let result = quick.submit(&batch, 1).await;
+    assert!(matches!(result, Err(Error::Busy(_))), "{result:?}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("release");
+    let stored = ledger
+        .lookup_transfers(&[TransferId(1), TransferId(2)])
+        .await
+        .expect("lookup");
+    assert!(stored.is_empty(), "never a partial batch: {stored:?}");
+    // Once the lock is released, the same batch goes through.
+    let outcomes = quick.submit(&batch, 2).await.expect("submit after release");
+    assert!(outcomes.iter().all(|o| o.is_recorded()));
+    assert!(ledger.check().await.expect("check").is_ok());
+}
+
+#[tokio::test]
+async fn sqlite_file_in_a_missing_directory_is_unavailable() {
+    let result = SqliteLedger::open_file("/nonexistent-attn-directory/ledger.db").await;
+    assert!(
+        matches!(result, Err(Error::Unavailable(_))),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    use std::str::FromStr;
+    // Port 1 on the loopback: nothing listens, the connection is refused at once.
+    let options =
+        sqlx::postgres::PgConnectOptions::from_str("postgres://postgres@127.0.0.1:1/test")
+            .expect("valid URL");
+    let retry = RetryPolicy {
+        attempts_max: 3,
+        backoff_initial: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(2),
+    };
+    let result = PostgresLedger::connect_with(options, retry).await;
+    assert!(
+        matches!(result, Err(Error::Unavailable(_))),
+        "{:?}",
+        result.err()
+    );
+}
+
+/// Two ledgers on one file (as two processes would be) write to the same accounts in
+/// turn: each sees the other's commits (its account cache is invalidated by
+/// `PRAGMA data_version`), so the balance flag still holds.
+#[tokio::test]
+async fn two_writers_on_one_sqlite_file_see_each_other() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("shared.db");
+    let first = SqliteLedger::open_file(&path).await.expect("open first");
+    testing::setup(
+        &first,
+        &[2, 3],
+        AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+    )
+    .await;
+    let second = SqliteLedger::open_file(&path).await.expect("open second");
+    first
+        .submit(&[single(1, CLEARING, 2, 10)], 1)
+        .await
+        .expect("fund");
+    let mut created = 0;
+    for round in 0..30u128 {
+        let writer: &SqliteLedger = if round % 2 == 0 { &first } else { &second };
+        let outcomes = writer
+            .submit(&[single(100 + round, 2, 3, 1)], 2)
+            .await
+            .expect("spend");
+        if outcomes[0].is_recorded() {
+            created += 1;
+        }
+    }
+    assert_eq!(
+        created, 10,
+        "exactly the funded spends, across both writers"
+    );
+    for ledger in [&first, &second] {
+        let report = ledger.check().await.expect("check");
+        assert!(report.is_ok(), "{report}");
+        let accounts = ledger
+            .lookup_accounts(&[attn_settlement::AccountId(2)])
+            .await
+            .expect("lookup");
+        assert_eq!(accounts[0].balances.debits_posted, 10);
+    }
+}
+
+/// A row locked by another transaction (another process holding the accounts): the
+/// batch waits at most the lock timeout, is retried under the policy, then fails with
+/// `Busy`, and writes nothing; once the lock is released the same batch goes through.
+#[tokio::test]
+async fn postgres_rows_locked_by_another_transaction_are_busy_and_write_nothing() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let mut schemas = common::TestSchemas::new(url);
+    let (ledger, options) = schemas.fresh_with_options().await;
+    testing::setup(&*ledger, &[2], AccountFlags::NONE).await;
+    // Other tests migrate their schemas meanwhile (one advisory lock per database):
+    // enough attempts to open, few enough to give up on a held row lock quickly.
+    let quick = PostgresLedger::connect_with(
+        options.clone().options([("lock_timeout", "50ms")]),
+        RetryPolicy {
+            attempts_max: 8,
+            backoff_initial: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(100),
+        },
+    )
+    .await
+    .expect("connect");
+    let mut other = sqlx::postgres::PgConnection::connect_with(&options)
+        .await
+        .expect("another connection");
+    sqlx::query("BEGIN")
+        .execute(&mut other)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT id FROM accounts FOR UPDATE")
+        .fetch_all(&mut other)
+        .await
+        .expect("lock every account");
+    let batch = [single(1, CLEARING, 2, 5), single(2, CLEARING, 2, 6)];
+    let result = quick.submit(&batch, 1).await;
+    assert!(matches!(result, Err(Error::Busy(_))), "{result:?}");
+    assert!(result.is_err_and(|e| e.is_transient()));
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("release");
+    let stored = ledger
+        .lookup_transfers(&[TransferId(1), TransferId(2)])
+        .await
+        .expect("lookup");
+    assert!(stored.is_empty(), "never a partial batch: {stored:?}");
+    let outcomes = quick.submit(&batch, 2).await.expect("submit after release");
+    assert!(outcomes.iter().all(|o| o.is_recorded()));
+    assert!(ledger.check().await.expect("check").is_ok());
+    quick.close().await;
+    let _ = other.close().await;
+    schemas.drop_all().await;
+}
+
+/// The server kills every connection of the ledger (a restart, a failover): the next
+/// batches are retried on new connections, each applied once.
+#[tokio::test]
+async fn postgres_connections_killed_between_batches_are_retried() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let mut schemas = common::TestSchemas::new(url.clone());
+    let (ledger, options) = schemas.fresh_with_options().await;
+    testing::setup(&*ledger, &[2], AccountFlags::NONE).await;
+    ledger
+        .submit(&[single(1, CLEARING, 2, 5)], 1)
+        .await
+        .expect("first batch");
+    let name = options
+        .get_application_name()
+        .expect("named connections")
+        .to_string();
+    let mut admin = sqlx::postgres::PgConnection::connect(&url)
+        .await
+        .expect("admin");
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate the ledger's connections");
+    assert!(!killed.is_empty(), "the ledger had connections to kill");
+    for round in 2..6u128 {
+        let outcomes = ledger
+            .submit(&[single(round, CLEARING, 2, 5)], 2)
+            .await
+            .expect("retried on a new connection");
+        assert!(matches!(
+            outcomes[0],
+            attn_settlement::TransferOutcome::Created { .. }
+        ));
+    }
+    let report = ledger.check().await.expect("check");
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.transfers, 5, "each applied once: {report}");
+    let _ = admin.close().await;
+    schemas.drop_all().await;
+}
