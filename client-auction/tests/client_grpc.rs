@@ -305,9 +305,12 @@ async fn the_winner_accepts_an_impression_once_pays_and_refuses_its_replay() {
     let top = report
         .delivered
         .iter()
-        .find(|e| e.bidder == "high")
+        .find(|d| d.entry.bidder == "high")
         .expect("high delivered");
+    // Without a payee engine the voucher is checked for its parties and amount only.
+    assert_eq!(top.payment.name(), "unverified", "{:?}", top.payment);
     let voucher = top
+        .entry
         .ack
         .voucher
         .as_ref()
@@ -325,9 +328,10 @@ async fn the_winner_accepts_an_impression_once_pays_and_refuses_its_replay() {
     let side = report
         .delivered
         .iter()
-        .find(|e| e.bidder == "low")
+        .find(|d| d.entry.bidder == "low")
         .expect("low delivered");
-    assert!(side.ack.voucher.is_none() && side.ack.payment_id.is_none());
+    assert!(side.entry.ack.voucher.is_none() && side.entry.ack.payment_id.is_none());
+    assert_eq!(side.payment.name(), "free");
     assert_eq!(low.handle().spent_atomic(), 0);
 
     // The replay of the same signed impression is refused, and nothing more is paid.
@@ -342,7 +346,7 @@ async fn the_winner_accepts_an_impression_once_pays_and_refuses_its_replay() {
         .iter()
         .find(|w| w.bidder_name == "high")
         .expect("win");
-    let mut replay = Request::new(top.impression.to_wire());
+    let mut replay = Request::new(top.entry.impression.to_wire());
     replay.metadata_mut().insert_bin(
         attn_bidder_sdk::EVIDENCE_METADATA_KEY,
         MetadataValue::from_bytes(&win.evidence_bytes),

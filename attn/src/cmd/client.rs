@@ -1,10 +1,17 @@
 //! `attn client auction`: one auction for a fresh persona against the bidders of a
-//! registry file, then the impressions shown to the winners.
+//! registry file, then the impressions shown to the winners, each with what the
+//! client made of its payment. Bidders with `https://` endpoints (or `tls = true`)
+//! are reached over TLS (see `attn_client_auction::client::registry`). With
+//! `--rail channel:BASE`, each voucher is verified against its channel on the base
+//! rail and the latest of each channel kept in `$ATTN_HOME/client-channels.log`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use attn_client_auction::client::{BidderStatus, Client, ClientConfig, MemoryWallet, Registry};
+use anyhow::Context as _;
+use attn_client_auction::client::{
+    BidderStatus, Client, ClientConfig, MemoryWallet, PaymentCheck, Registry,
+};
 use attn_client_auction::preferences::Preferences;
 use attn_receipts::{Currency, Mechanism, Money, PersonaKey};
 use clap::Subcommand;
@@ -43,9 +50,32 @@ pub struct AuctionArgs {
     /// Run the auction only; do not deliver impressions.
     #[arg(long)]
     no_show: bool,
+    /// Verify vouchers against their channels on this rail (`channel:BASE`, e.g.
+    /// `channel:ledger:postgres://…`), keeping the latest of each channel in
+    /// $ATTN_HOME/client-channels.log.
+    #[arg(long)]
+    rail: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// The file under `ATTN_HOME` where `--rail` keeps the persona's channels.
+pub const CLIENT_CHANNELS_FILE: &str = "client-channels.log";
+
+/// The payment check as a short word and, for a refusal, the reason.
+fn payment_text(payment: &PaymentCheck) -> String {
+    match payment {
+        PaymentCheck::VoucherKept { cumulative, .. } => {
+            format!("voucher verified and kept (cumulative {cumulative})")
+        }
+        PaymentCheck::VoucherUnverified { cumulative, .. } => {
+            format!("voucher (cumulative {cumulative}), not checked against its channel: no --rail")
+        }
+        PaymentCheck::VoucherRefused(error) => format!("voucher refused: {error}"),
+        PaymentCheck::RailPayment(id) => format!("paid on the rail, payment {id}"),
+        other => other.name().to_string(),
+    }
 }
 
 pub fn run(command: ClientCommand) -> anyhow::Result<()> {
@@ -66,13 +96,34 @@ async fn auction(args: AuctionArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|f| Money::parse(&args.currency, f))
         .transpose()?;
-    let client = Client::new(
+    let mut client = Client::new(
         PersonaKey::generate(&mut OsRng),
         registry,
         Preferences::default(),
         config,
         Arc::new(MemoryWallet::new()),
     )?;
+    if let Some(spec) = &args.rail {
+        let home = super::keys::home();
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        let scale = attn_payment_plugins::channel::VOUCHER_SCALE_DEFAULT;
+        let options = attn_payment_plugins::RailOptions {
+            currencies: vec![attn_payment_plugins::RailCurrency::with_scale(
+                currency, scale,
+            )?],
+            channel_store_path: Some(home.join(CLIENT_CHANNELS_FILE)),
+            channel_store_durable: true,
+            channel: attn_payment_plugins::channel::ChannelConfig {
+                scale,
+                deposits: Vec::new(),
+            },
+            ..attn_payment_plugins::RailOptions::default()
+        };
+        let channels = attn_payment_plugins::registry::open_channels(spec, &options)
+            .await
+            .with_context(|| format!("opening the rail {spec}"))?;
+        client = client.with_channels(channels);
+    }
     let slots = super::demo::page_slots(args.slots)?;
     let outcome = client.run_auction(&slots).await?;
     let report = if args.no_show {
@@ -132,12 +183,14 @@ async fn auction(args: AuctionArgs) -> anyhow::Result<()> {
         .flat_map(|r| {
             r.delivered
                 .iter()
-                .map(|e| {
+                .map(|d| {
                     serde_json::json!({
-                        "bidder": e.bidder,
+                        "bidder": d.entry.bidder,
                         "acknowledged": true,
-                        "rail": e.ack.rail,
-                        "impression_hash": e.ack.impression_hash.to_hex(),
+                        "rail": d.entry.ack.rail,
+                        "impression_hash": d.entry.ack.impression_hash.to_hex(),
+                        "payment": d.payment.name(),
+                        "payment_detail": payment_text(&d.payment),
                     })
                 })
                 .chain(r.failed.iter().map(|(slot, error)| {
@@ -199,6 +252,13 @@ async fn auction(args: AuctionArgs) -> anyhow::Result<()> {
             report.delivered.len(),
             report.failed.len()
         );
+        for delivered in &report.delivered {
+            println!(
+                "  {:<16} view receipt kept; {}",
+                delivered.entry.bidder,
+                payment_text(&delivered.payment)
+            );
+        }
         for (slot, error) in &report.failed {
             println!("  {slot}: {error}");
         }

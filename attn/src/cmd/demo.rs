@@ -6,6 +6,17 @@
 //! happened: each persona's earnings as the ledger records them (posted and pending,
 //! never estimated), what the rail settled, and the ledger's `check`.
 //!
+//! Each persona's client verifies every voucher as it arrives with the payee side of
+//! the channel engine (its own store, `$ATTN_HOME/demo-client-channels.log` when
+//! `ATTN_HOME` is set, over the same base rail) and keeps the latest of each channel.
+//!
+//! The auctions run in rounds (`--rounds`). After each round every persona pulls
+//! the receipts its winners issued (`Client::pull_receipts`), rebuilds its reputation
+//! proof from all of them (`prove_reputation` with the default disclosure policy) and
+//! sets it on its client: the next request attaches it, later ones name its hash,
+//! and the bidders verify it once and answer from their cache. The summary shows the
+//! proofs growing round after round.
+//!
 //! Settlement: a SQLite ledger by default (`$ATTN_HOME/demo-ledger.db` when
 //! `ATTN_HOME` is set, else a temporary file), or `--db postgres://…`. Each
 //! advertiser's escrow is funded with its daily budget; each accepted impression is a
@@ -25,17 +36,25 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use attn_bidder_sdk::payer::RailPayer;
+use attn_bidder_sdk::reputation::Reputation;
+use attn_bidder_sdk::{BidContext, BidDecision, Bidder};
 use attn_bidder_sdk::{ExampleBidder, ImpressionPayer, Options, Running, serve};
 use attn_client_auction::client::{
-    AuctionOutcome, BidderEntry, BidderStatus, Client, ClientConfig, MemoryWallet, Registry,
-    WalletEntry,
+    AuctionOutcome, BidderEntry, BidderStatus, Client, ClientConfig, Error as ClientError,
+    MemoryWallet, PaymentCheck, Registry, WalletEntry,
 };
 use attn_client_auction::preferences::Preferences;
-use attn_payment_plugins::channel::Channels;
+use attn_payment_plugins::channel::store::ChannelStore;
+use attn_payment_plugins::channel::{ChannelConfig, Channels};
 use attn_payment_plugins::{
     AccountName, PayRequest, PaymentId, PaymentRail, RailCurrency, RailOptions,
 };
-use attn_receipts::{AdvertiserKey, Currency, Mechanism, Money, Slot, WalletSeed};
+use attn_proto::Message as _;
+use attn_receipts::reputation::{DisclosurePolicy, prove_reputation, verify_proof_for};
+use attn_receipts::{
+    AdvertiserKey, Currency, Mechanism, Money, PersonaKey, PublicKey, ReceiptWithOpening, Slot,
+    WalletSeed,
+};
 use attn_settlement::flow::{self, Books, FeeRates};
 use attn_settlement::{
     AccountFlags, AccountId, AccountKind, CheckReport, Ledger, LedgerBackend, LedgerId, NewAccount,
@@ -52,6 +71,14 @@ pub const SCALE: u32 = 9;
 pub const AUCTIONS_MAX: usize = 100_000;
 /// Most personas one demo runs.
 pub const PERSONAS_MAX: usize = 1_000;
+/// Most rounds one demo runs (after each, every persona rebuilds its proof).
+pub const ROUNDS_MAX: usize = 100;
+/// Most personas whose proofs the summary lists, round by round.
+const PROOF_TABLE_PERSONAS: usize = 5;
+/// Time the personas' clients give each impression delivery attempt.
+const IMPRESSION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The file under `ATTN_HOME` where the personas' payee engine keeps its channels.
+pub const CLIENT_CHANNELS_FILE: &str = "demo-client-channels.log";
 /// Context topics the demo's interface provider tags pages with.
 const TOPICS: [&str; 4] = [
     "topic:cycling",
@@ -80,6 +107,10 @@ pub struct Args {
     /// Auctions in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Rounds the auctions are split into; after each, every persona pulls its
+    /// receipts and rebuilds its reputation proof (0: no proofs).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// The settlement ledger: sqlite://PATH or postgres://… [default: a SQLite file,
     /// $ATTN_HOME/demo-ledger.db when ATTN_HOME is set, else a temporary one].
     #[arg(long)]
@@ -112,8 +143,11 @@ pub struct Settlement {
     _directory: Option<tempfile::TempDir>,
     /// The rail every bidder pays through.
     pub rail: Arc<dyn PaymentRail>,
-    /// The channel engine, when the rail is `channel:…` (payer and payee side).
+    /// The channel engine of the bidders' payers, when the rail is `channel:…`.
     pub channels: Option<Arc<Channels>>,
+    /// The personas' payee engine over the same base rail, with its own store: the
+    /// clients verify each voucher with it and keep the latest of each channel.
+    pub client_channels: Option<Arc<Channels>>,
     /// The interface provider's payee account.
     pub interface_provider: AccountId,
     /// The content server's payee account.
@@ -213,12 +247,31 @@ impl Settlement {
                 None,
             )
         };
+        let client_channels = match &channels {
+            Some(_) => {
+                let store = match std::env::var_os(super::keys::HOME_ENV) {
+                    Some(home) => {
+                        let path = PathBuf::from(home).join(CLIENT_CHANNELS_FILE);
+                        ChannelStore::open_file(&path, true)
+                            .with_context(|| format!("opening {}", path.display()))?
+                    }
+                    None => ChannelStore::memory(),
+                };
+                let config = ChannelConfig {
+                    scale: SCALE,
+                    deposits: Vec::new(),
+                };
+                Some(Arc::new(Channels::new(Arc::clone(&rail), store, config)?))
+            }
+            None => None,
+        };
         Ok(Self {
             ledger,
             url,
             _directory: directory,
             rail,
             channels,
+            client_channels,
             interface_provider,
             content_server,
             fees: FeeRates {
@@ -372,17 +425,79 @@ pub fn demo_specs() -> Vec<BidderSpec> {
     ]
 }
 
+/// What the bidders saw of the personas' reputation on their bid requests (the
+/// SDK's verdict, [`Reputation`]), per persona: the demo's window into the bidders'
+/// proof caches.
+#[derive(Default)]
+pub struct ProofsSeen(std::sync::Mutex<std::collections::HashMap<PublicKey, SeenCounts>>);
+
+/// Bid requests of one persona, by what the bidder made of its reputation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeenCounts {
+    /// Its proof was verified (on arrival, or earlier and answered from the cache).
+    pub verified: usize,
+    /// The request named a proof the bidder had not verified (it asks for it).
+    pub unknown: usize,
+    /// The proof was refused.
+    pub refused: usize,
+    /// The request named no proof.
+    pub none: usize,
+}
+
+impl ProofsSeen {
+    fn note(&self, persona: &PublicKey, reputation: &Reputation) {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = seen.entry(*persona).or_default();
+        match reputation {
+            Reputation::Verified(_) => counts.verified += 1,
+            Reputation::Unknown(_) => counts.unknown += 1,
+            Reputation::Refused(_) => counts.refused += 1,
+            _ => counts.none += 1,
+        }
+    }
+
+    /// What the bidders saw of `persona` so far.
+    pub fn of(&self, persona: &PublicKey) -> SeenCounts {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(persona)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// A strategy that notes what the SDK made of each request's reputation, then bids
+/// as `inner` does.
+struct Observed<B> {
+    inner: B,
+    seen: Arc<ProofsSeen>,
+}
+
+impl<B: Bidder> Bidder for Observed<B> {
+    async fn bid(&self, context: &BidContext) -> Option<BidDecision> {
+        self.seen
+            .note(&context.request.persona, &context.reputation);
+        self.inner.bid(context).await
+    }
+}
+
 /// Starts one example bidder per spec on loopback, each with a fresh key and the
 /// SDK's default payer.
 pub async fn start_bidders(specs: &[BidderSpec]) -> anyhow::Result<Vec<DemoBidder>> {
-    start_bidders_with(specs, None).await
+    start_bidders_with(specs, None, &Arc::default()).await
 }
 
 /// Starts one example bidder per spec on loopback, each with a fresh key, paying
-/// through `settlement` when given.
+/// through `settlement` when given, noting in `seen` what it made of each request's
+/// reputation.
 pub async fn start_bidders_with(
     specs: &[BidderSpec],
     settlement: Option<&Settlement>,
+    seen: &Arc<ProofsSeen>,
 ) -> anyhow::Result<Vec<DemoBidder>> {
     let mut bidders = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -402,6 +517,10 @@ pub async fn start_bidders_with(
         if let Some(settlement) = settlement {
             options = options.payer(settlement.payer(&key, &budget).await?);
         }
+        let strategy = Observed {
+            inner: strategy,
+            seen: Arc::clone(seen),
+        };
         let running = serve(strategy, options)
             .await
             .with_context(|| format!("starting bidder {}", spec.name))?;
@@ -450,22 +569,124 @@ pub struct DemoRun {
     pub outcomes: Vec<(usize, AuctionOutcome)>,
     /// Every acknowledged impression: signed impression, payment, view receipt.
     pub acks: Vec<(usize, WalletEntry)>,
-    /// What each persona's check of each voucher answered, on arrival.
-    pub vouchers: Vec<Result<(), attn_payment_plugins::Error>>,
+    /// What each persona's client made of each acknowledged impression's payment
+    /// (in the order of `acks`).
+    pub payments: Vec<PaymentCheck>,
     /// Impressions not acknowledged, with why.
     pub failed_impressions: Vec<String>,
+    /// The personas' reputation proofs, round after round.
+    pub proofs: Vec<ProofRow>,
     /// Wall time of the auctions and impressions.
     pub elapsed: Duration,
 }
 
-/// One auction as the tour ran it: the persona's index, the outcome, what showing the
-/// winners brought back, and the persona's check of each voucher.
+/// One auction as the tour ran it: the persona's index, the outcome, and what
+/// showing the winners brought back (each payment checked by the persona's client).
 type AuctionDone = (
     usize,
     AuctionOutcome,
     attn_client_auction::client::ShowReport,
-    Vec<Result<(), attn_payment_plugins::Error>>,
 );
+
+/// One persona's reputation proof, rebuilt after one round.
+#[derive(Clone, Debug)]
+pub struct ProofRow {
+    /// The round (from 1).
+    pub round: usize,
+    /// The persona's index.
+    pub persona: usize,
+    /// Auctions run so far, all personas.
+    pub auctions: usize,
+    /// Receipts the persona holds (pulled from the bidders so far).
+    pub receipts_held: usize,
+    /// Receipts disclosed in the proof.
+    pub receipts: usize,
+    /// The disclosed brackets, one per issuer, in issuer order.
+    pub brackets: Vec<u32>,
+    /// Size of the signed proof, protobuf-encoded.
+    pub size_bytes: usize,
+    /// Time to build and sign it.
+    pub build: Duration,
+    /// Time to verify it (what each bidder does once per proof).
+    pub verify: Duration,
+    /// The persona's bid requests during this round on which the bidders had its
+    /// previous proof verified, and all its bid requests the bidders saw.
+    pub seen_verified: usize,
+    /// All of the persona's bid requests the bidders saw during this round.
+    pub seen_requests: usize,
+}
+
+/// A persona's side of the proof rounds: its key, its receipts, what it pulled.
+struct ProofWallet {
+    key: PersonaKey,
+    receipts: Vec<ReceiptWithOpening>,
+    known: std::collections::HashSet<(PublicKey, [u8; 16])>,
+    /// Per bidder (registry index), the latest issue time pulled so far.
+    since_ms: Vec<u64>,
+    seen_before: SeenCounts,
+}
+
+impl ProofWallet {
+    /// Pulls from every bidder the receipts issued since the last pull, keeping the
+    /// new ones (a receipt is pulled again when issued at the same ms as the latest).
+    async fn pull(&mut self, client: &Client) -> anyhow::Result<()> {
+        for (bidder, since_ms) in self.since_ms.iter_mut().enumerate() {
+            let pulled = client.pull_receipts(bidder, *since_ms).await?;
+            for item in pulled {
+                let receipt = item.receipt.decode_verified()?;
+                *since_ms = (*since_ms).max(receipt.issued_at_ms);
+                if self.known.insert((receipt.issuer, item.opening.receipt_id)) {
+                    self.receipts.push(item);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the proof of everything held, checks it as a bidder would, and sets it
+    /// on `client`.
+    fn rebuild(
+        &mut self,
+        client: &Client,
+        seen: &ProofsSeen,
+        round: usize,
+        persona: usize,
+        auctions: usize,
+    ) -> anyhow::Result<ProofRow> {
+        let now = now_ms();
+        let started = Instant::now();
+        let proof = prove_reputation(
+            &self.key,
+            &self.receipts,
+            &DisclosurePolicy::default(),
+            now,
+            &mut OsRng,
+        )?;
+        let build = started.elapsed();
+        let started = Instant::now();
+        let view = verify_proof_for(&proof, &self.key.public_key(), now, &mut OsRng)?;
+        let verify = started.elapsed();
+        client.set_reputation_proof(proof.clone())?;
+        let seen_now = seen.of(&self.key.public_key());
+        let requests =
+            |counts: &SeenCounts| counts.verified + counts.unknown + counts.refused + counts.none;
+        let row = ProofRow {
+            round,
+            persona,
+            auctions,
+            receipts_held: self.receipts.len(),
+            receipts: view.counts.total() as usize,
+            brackets: view.issuers.iter().map(|issuer| issuer.bracket).collect(),
+            size_bytes: proof.to_wire().encoded_len(),
+            build,
+            verify,
+            seen_verified: seen_now.verified - self.seen_before.verified,
+            seen_requests: requests(&seen_now) - requests(&self.seen_before),
+        };
+        self.seen_before = seen_now;
+        Ok(row)
+    }
+}
 
 /// What settlement recorded, read back from the ledger and the rail after the
 /// channels closed.
@@ -515,6 +736,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (1..=256).contains(&args.concurrency),
         "--concurrency must be 1 to 256"
     );
+    anyhow::ensure!(
+        args.rounds <= ROUNDS_MAX,
+        "--rounds must be 0 to {ROUNDS_MAX}"
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let settlement = Settlement::open(&args).await?;
@@ -551,16 +776,41 @@ pub async fn settle(settlement: &Settlement, run: &DemoRun) -> anyhow::Result<Se
     };
     if let Some(channels) = &settlement.channels {
         use attn_payment_plugins::channel::VoucherRejection;
-        for result in &run.vouchers {
-            match result {
-                Ok(()) => settled.vouchers_kept += 1,
-                // Arrived after a newer voucher of its channel, or after the payer
-                // rolled the full channel over (its close paid everything promised).
-                Err(attn_payment_plugins::Error::VoucherRejected(
-                    VoucherRejection::SequenceNotIncreasing { .. }
-                    | VoucherRejection::ChannelClosed,
-                )) => settled.vouchers_superseded += 1,
-                Err(error) => settled.vouchers_refused.push(error.to_string()),
+        use attn_payment_plugins::channel::store::Phase;
+        for ((_, entry), payment) in run.acks.iter().zip(&run.payments) {
+            let refusal = match payment {
+                PaymentCheck::VoucherKept { .. } => {
+                    settled.vouchers_kept += 1;
+                    continue;
+                }
+                PaymentCheck::VoucherRefused(refusal) => refusal,
+                _ => continue,
+            };
+            // Arrived after a newer voucher of its channel, or after the payer rolled
+            // the full channel over (its close paid everything it promised).
+            let rolled_over = || {
+                entry
+                    .ack
+                    .voucher
+                    .as_ref()
+                    .and_then(|voucher| voucher.decode_verified().ok())
+                    .and_then(|voucher| channels.channel(&voucher.channel_id))
+                    .is_some_and(|channel| matches!(channel.phase, Phase::Closed(_)))
+            };
+            match refusal {
+                ClientError::VoucherRefused {
+                    source:
+                        attn_payment_plugins::Error::VoucherRejected(
+                            VoucherRejection::SequenceNotIncreasing { .. }
+                            | VoucherRejection::ChannelClosed,
+                        ),
+                    ..
+                } => settled.vouchers_superseded += 1,
+                ClientError::VoucherRefused {
+                    source: attn_payment_plugins::Error::Channel { .. },
+                    ..
+                } if rolled_over() => settled.vouchers_superseded += 1,
+                error => settled.vouchers_refused.push(error.to_string()),
             }
         }
         channels.close_all().await.context("closing the channels")?;
@@ -633,7 +883,8 @@ async fn tour(args: &Args, settlement: &Settlement) -> anyhow::Result<DemoRun> {
         "  settling on {} through rail {}",
         settlement.url, args.rail
     );
-    let bidders = start_bidders_with(&demo_specs(), Some(settlement)).await?;
+    let seen = Arc::new(ProofsSeen::default());
+    let bidders = start_bidders_with(&demo_specs(), Some(settlement), &seen).await?;
     for bidder in &bidders {
         println!(
             "  bidder {:<13} on {}  key {}…",
@@ -647,6 +898,7 @@ async fn tour(args: &Args, settlement: &Settlement) -> anyhow::Result<DemoRun> {
     )?);
     let seed = WalletSeed::generate(&mut OsRng);
     let mut clients = Vec::with_capacity(args.personas);
+    let mut wallets = Vec::with_capacity(args.personas);
     for index in 0..args.personas {
         let mut preferences = Preferences::default();
         preferences.block_category("gambling");
@@ -655,13 +907,30 @@ async fn tour(args: &Args, settlement: &Settlement) -> anyhow::Result<DemoRun> {
         config.scale = SCALE;
         config.tmax_ms = args.tmax;
         config.mechanism = args.mechanism;
-        clients.push(Client::new(
-            seed.persona(index as u32)?,
+        // Each impression is settled in the ledger before it is acknowledged: give a
+        // loaded database (PostgreSQL, a busy CI machine) time to answer.
+        config.impression_timeout = IMPRESSION_TIMEOUT;
+        let persona = seed.persona(index as u32)?;
+        wallets.push(ProofWallet {
+            key: seed.persona(index as u32)?,
+            receipts: Vec::new(),
+            known: Default::default(),
+            since_ms: vec![0; registry.len()],
+            seen_before: SeenCounts::default(),
+        });
+        let client = Client::new(
+            persona,
             Arc::clone(&registry),
             preferences,
             config,
             Arc::new(MemoryWallet::new()),
-        )?);
+        )?;
+        // The persona verifies each voucher as it arrives and keeps the latest of
+        // each channel (the payee side of the channel engine).
+        clients.push(match &settlement.client_channels {
+            Some(channels) => client.with_channels(Arc::clone(channels)),
+            None => client,
+        });
     }
     let slots = page_slots(args.slots)?;
     let progress = indicatif::ProgressBar::new(args.auctions as u64);
@@ -670,61 +939,65 @@ async fn tour(args: &Args, settlement: &Settlement) -> anyhow::Result<DemoRun> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let clients_ref = &clients;
-    let slots_ref = &slots;
-    let progress_ref = &progress;
-    let channels_ref = settlement.channels.as_ref();
-    let results: Vec<anyhow::Result<AuctionDone>> = futures_util::stream::iter(0..args.auctions)
-        .map(|n| async move {
-            let persona = n % clients_ref.len();
-            let client = &clients_ref[persona];
-            let outcome = client
-                .run_auction_with_tags(slots_ref, vec![TOPICS[n % TOPICS.len()].to_string()])
-                .await?;
-            let report = client.show(&outcome).await;
-            // The persona verifies each voucher as it arrives and keeps the latest of
-            // each channel (the payee side of the channel engine).
-            let kept: Vec<Result<(), attn_payment_plugins::Error>> = match channels_ref {
-                Some(channels) => report
-                    .delivered
-                    .iter()
-                    .filter_map(|entry| entry.ack.voucher.as_ref())
-                    .map(|voucher| channels.accept(&client.persona(), voucher).map(drop))
-                    .collect(),
-                None => Vec::new(),
-            };
-            progress_ref.inc(1);
-            Ok((persona, outcome, report, kept))
-        })
-        .buffer_unordered(args.concurrency)
-        .collect()
-        .await;
-    progress.finish_and_clear();
-    let elapsed = started.elapsed();
-    let mut outcomes = Vec::with_capacity(results.len());
-    let mut acks = Vec::new();
-    let mut failed_impressions = Vec::new();
-    let mut vouchers = Vec::new();
-    for result in results {
-        let (persona, outcome, report, kept) = result?;
-        vouchers.extend(kept);
-        for entry in report.delivered {
-            acks.push((persona, entry));
+    let rounds = args.rounds.clamp(1, args.auctions);
+    let mut done = 0;
+    let mut run = DemoRun {
+        bidders: Vec::new(),
+        clients: Vec::new(),
+        outcomes: Vec::with_capacity(args.auctions),
+        acks: Vec::new(),
+        payments: Vec::new(),
+        failed_impressions: Vec::new(),
+        proofs: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for round in 1..=rounds {
+        let until = args.auctions * round / rounds;
+        let clients_ref = &clients;
+        let slots_ref = &slots;
+        let progress_ref = &progress;
+        let results: Vec<anyhow::Result<AuctionDone>> = futures_util::stream::iter(done..until)
+            .map(|n| async move {
+                let persona = n % clients_ref.len();
+                let client = &clients_ref[persona];
+                let outcome = client
+                    .run_auction_with_tags(slots_ref, vec![TOPICS[n % TOPICS.len()].to_string()])
+                    .await?;
+                let report = client.show(&outcome).await;
+                progress_ref.inc(1);
+                Ok((persona, outcome, report))
+            })
+            .buffer_unordered(args.concurrency)
+            .collect()
+            .await;
+        done = until;
+        for result in results {
+            let (persona, outcome, report) = result?;
+            for delivered in report.delivered {
+                run.acks.push((persona, delivered.entry));
+                run.payments.push(delivered.payment);
+            }
+            for (slot, error) in report.failed {
+                run.failed_impressions.push(format!("{slot}: {error}"));
+            }
+            run.outcomes.push((persona, outcome));
         }
-        for (slot, error) in report.failed {
-            failed_impressions.push(format!("{slot}: {error}"));
+        if args.rounds == 0 {
+            continue;
         }
-        outcomes.push((persona, outcome));
+        // Each persona pulls its new receipts and proves everything it holds; the
+        // next round's first request carries the new proof.
+        for (index, (client, wallet)) in clients.iter().zip(&mut wallets).enumerate() {
+            wallet.pull(client).await?;
+            run.proofs
+                .push(wallet.rebuild(client, &seen, round, index, done)?);
+        }
     }
-    Ok(DemoRun {
-        vouchers,
-        bidders,
-        clients,
-        outcomes,
-        acks,
-        failed_impressions,
-        elapsed,
-    })
+    progress.finish_and_clear();
+    run.elapsed = started.elapsed();
+    run.bidders = bidders;
+    run.clients = clients;
+    Ok(run)
 }
 
 fn money(atomic: u128) -> String {
@@ -749,6 +1022,75 @@ struct BidderTally {
     price_atomic: u128,
     spend_atomic: u128,
     dropped: BTreeMap<String, usize>,
+}
+
+/// The personas' reputation proofs, round by round.
+fn print_proofs(run: &DemoRun) {
+    if run.proofs.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "  reputation proofs    after each round every persona pulls its receipts, proves them and sets the proof:"
+    );
+    println!(
+        "                       its next request attaches it, later ones name its hash; bidders verify it once, then cache it"
+    );
+    println!(
+        "    {:>5} {:>7} {:>8} {:>6} {:>8} {:>7}  {:<18} {:>9} {:>9} {:>9}  requests bidders saw with it verified",
+        "round",
+        "persona",
+        "auctions",
+        "held",
+        "in proof",
+        "issuers",
+        "brackets",
+        "size",
+        "build ms",
+        "verify ms",
+    );
+    for row in run
+        .proofs
+        .iter()
+        .filter(|row| row.persona < PROOF_TABLE_PERSONAS)
+    {
+        let mut brackets = row
+            .brackets
+            .iter()
+            .take(8)
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if row.brackets.len() > 8 {
+            brackets.push_str(" …");
+        }
+        println!(
+            "    {:>5} {:>7} {:>8} {:>6} {:>8} {:>7}  {:<18} {:>5.1} KiB {:>9.1} {:>9.1}  {} of {}",
+            row.round,
+            row.persona,
+            row.auctions,
+            row.receipts_held,
+            row.receipts,
+            row.brackets.len(),
+            if brackets.is_empty() {
+                "-".into()
+            } else {
+                brackets
+            },
+            row.size_bytes as f64 / 1024.0,
+            row.build.as_secs_f64() * 1e3,
+            row.verify.as_secs_f64() * 1e3,
+            row.seen_verified,
+            row.seen_requests
+        );
+    }
+    let personas = run.clients.len();
+    if personas > PROOF_TABLE_PERSONAS {
+        println!(
+            "    ({} more personas not shown)",
+            personas - PROOF_TABLE_PERSONAS
+        );
+    }
 }
 
 fn print_summary(args: &Args, run: &DemoRun, settlement: &Settlement, settled: &Settled) {
@@ -862,6 +1204,7 @@ fn print_summary(args: &Args, run: &DemoRun, settlement: &Settlement, settled: &
             }
         );
     }
+    print_proofs(run);
     println!();
     println!(
         "  settlement           ledger {} · rail {}",

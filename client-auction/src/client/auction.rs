@@ -102,6 +102,9 @@ pub enum DropReason {
     Late,
     /// The bidder could not be reached (connection refused, reset, DNS…).
     Unreachable,
+    /// The TLS handshake with a bidder reached over TLS failed; the TLS library's
+    /// reason (a certificate from an unknown CA, for another name, expired…).
+    Tls(String),
     /// The bidder answered with a gRPC error status (named).
     Failed(String),
     /// The answer does not decode or validate.
@@ -131,6 +134,7 @@ impl DropReason {
         match self {
             Self::Late => "late".into(),
             Self::Unreachable => "unreachable".into(),
+            Self::Tls(reason) => format!("tls ({reason})"),
             Self::Failed(code) => format!("failed ({code})"),
             Self::Malformed => "malformed".into(),
             Self::OverLimit => "over-limit".into(),
@@ -242,6 +246,9 @@ pub struct Client {
     pub(super) config: ClientConfig,
     pub(super) wallet: Arc<dyn WalletStore>,
     pub(super) reputation: super::reputation::SharedReputation,
+    /// The payee side of the payment-channel engine, when vouchers are verified
+    /// against their channels ([`Client::with_channels`]).
+    pub(super) channels: Option<Arc<attn_payment_plugins::channel::Channels>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -284,6 +291,7 @@ impl Client {
             config,
             wallet,
             reputation: Default::default(),
+            channels: None,
         })
     }
 
@@ -390,7 +398,9 @@ impl Client {
             let bidder = &self.registry.bidders()[index];
             let status = match answer {
                 Err(_) => BidderStatus::Dropped(DropReason::Late),
-                Ok(Err(status)) => BidderStatus::Dropped(drop_for_status(&status)),
+                Ok(Err(status)) => BidderStatus::Dropped(
+                    tls_failure(bidder.tls, &status).unwrap_or_else(|| drop_for_status(&status)),
+                ),
                 Ok(Ok(response)) => match BidResponse::try_from(response.into_inner()) {
                     Err(error) => BidderStatus::Dropped(drop_for_error(&error)),
                     Ok(BidResponse { bid: None, .. }) => BidderStatus::NoBid,
@@ -558,6 +568,28 @@ fn drop_for_status(status: &tonic::Status) -> DropReason {
         Code::Internal if status.message().contains("decode") => DropReason::Malformed,
         code => DropReason::Failed(format!("{code:?}")),
     }
+}
+
+/// The TLS library's reason when `status` is a failed TLS handshake with a bidder
+/// reached over TLS: tokio-rustls reports every TLS error as an I/O error of kind
+/// `InvalidData` wrapping the rustls error.
+fn tls_failure(tls: bool, status: &tonic::Status) -> Option<DropReason> {
+    if !tls {
+        return None;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            let reason = io
+                .get_ref()
+                .map_or_else(|| io.to_string(), |inner| inner.to_string());
+            return Some(DropReason::Tls(reason));
+        }
+        source = error.source();
+    }
+    None
 }
 
 fn is_transport(status: &tonic::Status) -> bool {

@@ -38,6 +38,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// This error occurs when the payee side of the payment-channel engine refuses a
+    /// winner's voucher: a bad signature, a channel with no deposit in escrow on the
+    /// base rail, a sequence or cumulative amount not above the latest kept (a replay,
+    /// or a voucher that arrived after a newer one), more than the deposit, a closed
+    /// channel, or the base rail out of reach.
+    #[error("bidder {bidder}: voucher refused: {source}")]
+    VoucherRefused {
+        /// The bidder's name in the registry.
+        bidder: String,
+        /// What the engine answered.
+        source: attn_payment_plugins::Error,
+    },
     /// This error occurs when the wallet store cannot be read or written.
     #[error("wallet: {0}")]
     Wallet(String),

@@ -12,6 +12,8 @@
 //! - [`auction`]: [`Client`], [`ClientConfig`], [`Client::run_auction`], the outcome
 //!   and its per-bidder diagnostics.
 //! - [`show`]: [`Client::show`] (impressions, acks) and [`Client::pull_receipts`].
+//! - [`payment`]: the payment of each ack checked ([`PaymentCheck`]); vouchers
+//!   verified and kept by the payee engine ([`Client::with_channels`]).
 //! - [`wallet`]: where acks are kept ([`WalletStore`], [`MemoryWallet`], [`FileWallet`]).
 //! - [`receipts_store`]: the persona's receipts with their openings, on disk
 //!   ([`ReceiptsFile`]), for reputation proofs.
@@ -21,6 +23,7 @@
 
 pub mod auction;
 pub mod error;
+pub mod payment;
 pub mod receipts_store;
 pub mod registry;
 mod reputation;
@@ -32,7 +35,8 @@ pub use auction::{
     IMPRESSION_ATTEMPTS_MAX, Win,
 };
 pub use error::{Error, Result};
+pub use payment::{Delivered, PaymentCheck};
 pub use receipts_store::ReceiptsFile;
 pub use registry::{BidderEntry, REGISTRY_BIDDERS_MAX, RegisteredBidder, Registry};
 pub use show::{EVIDENCE_METADATA_KEY, ShowReport};
-pub use wallet::{FileWallet, MemoryWallet, WalletEntry, WalletStore, latest_vouchers};
+pub use wallet::{FileWallet, MemoryWallet, WalletEntry, WalletStore};

@@ -1,6 +1,7 @@
 //! Showing the winners: sign an `Impression` per win, deliver it to the winner with
-//! its price evidence, check the acknowledgement (payment and view receipt), keep it
-//! in the wallet. Also: pulling the receipts an advertiser issued to the persona.
+//! its price evidence, check the acknowledgement (view receipt, then payment: see
+//! [`super::payment`]), keep it in the wallet. Also: pulling the receipts an
+//! advertiser issued to the persona.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tonic::metadata::MetadataValue;
 
 use super::auction::{AuctionOutcome, Client, Win, now_ms};
 use super::error::{Error, Result};
+use super::payment::Delivered;
 use super::wallet::WalletEntry;
 
 /// The gRPC metadata key the price evidence travels under with an impression (the
@@ -25,16 +27,19 @@ pub const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 /// What became of the impressions of one auction.
 #[derive(Debug, Default)]
 pub struct ShowReport {
-    /// Impressions acknowledged and kept in the wallet.
-    pub delivered: Vec<WalletEntry>,
+    /// Impressions acknowledged and kept in the wallet, each with its payment
+    /// checked (a refused voucher is reported there; the view receipt is kept).
+    pub delivered: Vec<Delivered>,
     /// Impressions not acknowledged: the slot and why.
     pub failed: Vec<(String, Error)>,
 }
 
 impl Client {
     /// Signs and delivers one impression per win of `outcome` (all at once), with up
-    /// to `impression_attempts` attempts each on transport failures, and keeps each
-    /// checked acknowledgement in the wallet.
+    /// to `impression_attempts` attempts each on transport failures, checks each
+    /// acknowledgement's view receipt and payment, and keeps it in the wallet. A
+    /// voucher the client refuses is reported in [`Delivered::payment`]; its view
+    /// receipt is kept all the same.
     pub async fn show(&self, outcome: &AuctionOutcome) -> ShowReport {
         let deliveries = outcome.wins.iter().map(|win| async move {
             let result = self.deliver(outcome, win).await;
@@ -56,7 +61,7 @@ impl Client {
         Signed::sign(&self.persona, impression)
     }
 
-    async fn deliver(&self, outcome: &AuctionOutcome, win: &Win) -> Result<WalletEntry> {
+    async fn deliver(&self, outcome: &AuctionOutcome, win: &Win) -> Result<Delivered> {
         let impression = Impression {
             request_id: outcome.request_id(),
             persona: self.persona.public_key(),
@@ -94,13 +99,14 @@ impl Client {
                 Ok(Ok(response)) => {
                     let ack =
                         self.check_ack(&bidder.name, &signed, &impression, response.into_inner())?;
+                    let payment = self.check_payment(&bidder.name, &impression, &ack).await;
                     let entry = WalletEntry {
                         bidder: bidder.name.clone(),
                         impression: signed,
                         ack,
                     };
                     self.wallet.record(&entry)?;
-                    return Ok(entry);
+                    return Ok(Delivered { entry, payment });
                 }
                 Ok(Err(status)) if retryable(&status) => last = status.to_string(),
                 Ok(Err(status)) if attempt > 0 && status.code() == tonic::Code::AlreadyExists => {
@@ -125,6 +131,8 @@ impl Client {
         )))
     }
 
+    /// Checks the acknowledgement and its view receipt (the payment is checked
+    /// apart, by [`Client::check_payment`], so that a bad one costs no receipt).
     fn check_ack(
         &self,
         bidder: &str,
@@ -153,24 +161,6 @@ impl Client {
             return Err(bad(
                 "view receipt",
                 "not a view receipt of this impression by the winner".into(),
-            ));
-        }
-        if let Some(voucher) = &ack.voucher {
-            let voucher = voucher.open().map_err(|e| bad("voucher", e.to_string()))?;
-            if voucher.payer != impression.advertiser
-                || voucher.payee != impression.persona
-                || voucher.cumulative.currency() != impression.charge.currency()
-                || voucher.cumulative < impression.charge
-            {
-                return Err(bad(
-                    "voucher",
-                    "not a voucher from the winner to this persona covering the charge".into(),
-                ));
-            }
-        } else if ack.payment_id.is_none() && !impression.charge.is_zero() {
-            return Err(bad(
-                "ack",
-                "carries neither a voucher nor a payment id".into(),
             ));
         }
         Ok(ack)

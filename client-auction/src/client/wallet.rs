@@ -1,8 +1,9 @@
 //! The user's wallet store: every impression the client delivered, with the
-//! advertiser's signed acknowledgement (the payment and the view receipt). It is
-//! what later settlement, payment rails and reputation proofs read from.
+//! advertiser's acknowledgement (the payment and the signed view receipt), kept as
+//! received, a refused voucher included (as evidence). The latest *valid* voucher of
+//! each payment channel is kept by the payee engine's store instead
+//! ([`super::Client::latest_vouchers`]).
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 
 use attn_proto::Message as _;
 use attn_proto::v1 as wire;
-use attn_receipts::{Digest32, Impression, ImpressionAck, Signed, Voucher};
+use attn_receipts::{Impression, ImpressionAck, Signed};
 
 use super::error::{Error, Result};
 
@@ -39,29 +40,6 @@ pub trait WalletStore: Send + Sync {
     fn record(&self, entry: &WalletEntry) -> Result<()>;
     /// Every entry, in the order recorded.
     fn entries(&self) -> Result<Vec<WalletEntry>>;
-}
-
-/// The latest voucher of each payment channel among `entries` (the one with the
-/// highest sequence): what a persona closes a channel with.
-pub fn latest_vouchers(entries: &[WalletEntry]) -> HashMap<Digest32, Voucher> {
-    let mut latest: HashMap<Digest32, Voucher> = HashMap::new();
-    for entry in entries {
-        let Some(voucher) = entry
-            .ack
-            .voucher
-            .as_ref()
-            .and_then(|v| v.decode_verified().ok())
-        else {
-            continue;
-        };
-        match latest.get(&voucher.channel_id) {
-            Some(current) if current.sequence >= voucher.sequence => {}
-            _ => {
-                latest.insert(voucher.channel_id, voucher);
-            }
-        }
-    }
-    latest
 }
 
 /// A wallet in memory.
