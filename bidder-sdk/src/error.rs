@@ -59,10 +59,25 @@ pub enum Error {
         /// What is left today.
         remaining_atomic: u64,
     },
-    /// This error occurs when the payment rail behind [`crate::ImpressionPayer`] could
-    /// not pay; the impression is not accepted and may be delivered again.
+    /// This error occurs when the payment rail or the ledger behind
+    /// [`crate::ImpressionPayer`] could not be reached, was busy or did not answer in
+    /// time: a retry may succeed. The impression is not accepted and may be delivered
+    /// again.
     #[error("payment failed: {0}")]
     Payment(String),
+    /// This error occurs when the payer refused a payment that retrying will not fix
+    /// until someone acts: the advertiser's account or escrow cannot cover the charge,
+    /// the charge is below the rail's minimum or finer than it keeps, the rail or
+    /// ledger is in another currency, the payment id was used for another payment,
+    /// the rail declined it for good, or the payer's own storage or setup is broken.
+    /// Nothing was paid; the impression is not accepted.
+    #[error("payment refused ({cause}): {reason}")]
+    PaymentRefused {
+        /// Which kind of refusal, deciding the gRPC code.
+        cause: PaymentRefusal,
+        /// The rail's or the ledger's own words.
+        reason: String,
+    },
     /// This error occurs when the bidder's options are inconsistent (a budget in
     /// another currency than the bidder trades in, a zero capacity…).
     #[error("invalid bidder options: {0}")]
@@ -92,11 +107,228 @@ impl Error {
             Self::Replay { .. } => tonic::Status::already_exists(message),
             Self::BudgetExhausted { .. } => tonic::Status::resource_exhausted(message),
             Self::Payment(_) | Self::Transport(_) => tonic::Status::unavailable(message),
+            Self::PaymentRefused { cause, .. } => match cause {
+                PaymentRefusal::InsufficientFunds
+                | PaymentRefusal::Conflict
+                | PaymentRefusal::Declined => tonic::Status::failed_precondition(message),
+                PaymentRefusal::InvalidAmount | PaymentRefusal::CurrencyMismatch => {
+                    tonic::Status::invalid_argument(message)
+                }
+                PaymentRefusal::Internal => tonic::Status::internal(message),
+            },
             Self::Config(_) => tonic::Status::internal(message),
             Self::ThresholdSigning(_) => tonic::Status::unavailable(message),
         }
     }
 }
 
+/// Why a payer refused a payment for good (see [`Error::PaymentRefused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PaymentRefusal {
+    /// The advertiser's rail account or ledger escrow cannot cover the charge
+    /// (`FAILED_PRECONDITION`: it pays once funded).
+    InsufficientFunds,
+    /// The charge is zero, below the rail's minimum, finer than the rail or ledger
+    /// keeps, or above its maximum (`INVALID_ARGUMENT`).
+    InvalidAmount,
+    /// The rail or the ledger does not move the charge's currency
+    /// (`INVALID_ARGUMENT`).
+    CurrencyMismatch,
+    /// The payment id (the impression hash) was already used for a different
+    /// payment, or a transfer with its id differs (`FAILED_PRECONDITION`).
+    Conflict,
+    /// The rail accepted the payment, then failed it for good
+    /// (`FAILED_PRECONDITION`).
+    Declined,
+    /// The payer's storage, configuration or rail answered something it cannot use:
+    /// an operator must act (`INTERNAL`).
+    Internal,
+}
+
+impl PaymentRefusal {
+    /// A short stable name (`insufficient-funds`, …), used as a metrics label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "insufficient-funds",
+            Self::InvalidAmount => "invalid-amount",
+            Self::CurrencyMismatch => "currency-mismatch",
+            Self::Conflict => "conflict",
+            Self::Declined => "declined",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for PaymentRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Error {
+    /// A refused payment of `cause`.
+    pub fn payment_refused(cause: PaymentRefusal, reason: impl std::fmt::Display) -> Self {
+        Self::PaymentRefused {
+            cause,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Whether a client may usefully deliver the same message again (the payment
+    /// rail, the ledger or the threshold signers were unreachable or busy).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Payment(_) | Self::Transport(_) | Self::ThresholdSigning(_)
+        )
+    }
+}
+
+/// A rail's error, classified: only [`attn_payment_plugins::Error::is_retryable`]
+/// errors (unreachable, busy, slow) become the retryable [`Error::Payment`].
+impl From<attn_payment_plugins::Error> for Error {
+    fn from(error: attn_payment_plugins::Error) -> Self {
+        use attn_payment_plugins::Error as Rail;
+        let cause = match &error {
+            _ if error.is_retryable() => return Self::Payment(error.to_string()),
+            Rail::InsufficientFunds { .. } => PaymentRefusal::InsufficientFunds,
+            Rail::BelowMinimum { .. } | Rail::PrecisionLoss { .. } => PaymentRefusal::InvalidAmount,
+            Rail::UnsupportedCurrency { .. } => PaymentRefusal::CurrencyMismatch,
+            Rail::PaymentIdConflict { .. } => PaymentRefusal::Conflict,
+            _ => PaymentRefusal::Internal,
+        };
+        Self::payment_refused(cause, error)
+    }
+}
+
+/// A ledger's error, classified: only
+/// [`attn_settlement::Error::is_transient`] errors (unreachable, busy) become the
+/// retryable [`Error::Payment`].
+impl From<attn_settlement::Error> for Error {
+    fn from(error: attn_settlement::Error) -> Self {
+        use attn_settlement::{Error as Ledger, Rejection};
+        let cause = match &error {
+            _ if error.is_transient() => return Self::Payment(error.to_string()),
+            Ledger::Rejected {
+                reason: Rejection::ExceedsCredits,
+                ..
+            } => PaymentRefusal::InsufficientFunds,
+            Ledger::Rejected {
+                reason: Rejection::ExistsWithDifferentFields(_),
+                ..
+            } => PaymentRefusal::Conflict,
+            Ledger::Rejected {
+                reason: Rejection::AmountZero | Rejection::AmountExceedsMax,
+                ..
+            }
+            | Ledger::Money(_)
+            | Ledger::AmountNegative(_)
+            | Ledger::AmountExceedsMax(_)
+            | Ledger::AmountTooPrecise { .. } => PaymentRefusal::InvalidAmount,
+            Ledger::CurrencyMismatch { .. } => PaymentRefusal::CurrencyMismatch,
+            _ => PaymentRefusal::Internal,
+        };
+        Self::payment_refused(cause, error)
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rail(error: attn_payment_plugins::Error) -> tonic::Code {
+        Error::from(error).to_status().code()
+    }
+
+    /// Retryable rail and ledger failures are `UNAVAILABLE` (a client delivers the
+    /// impression again); failures a retry cannot fix never are.
+    #[test]
+    fn only_retryable_payment_failures_are_unavailable() {
+        use attn_payment_plugins::Error as Rail;
+        let r = || "rail".to_string();
+        assert_eq!(
+            rail(Rail::Unavailable {
+                rail: r(),
+                reason: "down".into()
+            }),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            rail(Rail::Timeout {
+                rail: r(),
+                after_ms: 5
+            }),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            rail(Rail::InsufficientFunds {
+                rail: r(),
+                account: "a".into(),
+                amount: "1".into()
+            }),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(
+            rail(Rail::PaymentIdConflict {
+                payment_id: "p".into()
+            }),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(
+            rail(Rail::BelowMinimum {
+                rail: r(),
+                amount: "0".into(),
+                minimum: "0.01".into()
+            }),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            rail(Rail::UnsupportedCurrency {
+                rail: r(),
+                currency: "EUR".into()
+            }),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            rail(Rail::Storage {
+                rail: r(),
+                reason: "corrupt".into()
+            }),
+            tonic::Code::Internal
+        );
+
+        use attn_settlement::{Error as Ledger, Rejection, TransferId};
+        let ledger = |error: Ledger| Error::from(error).to_status().code();
+        assert_eq!(
+            ledger(Ledger::Busy("locked".into())),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            ledger(Ledger::Unavailable("refused".into())),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            ledger(Ledger::Rejected {
+                index: 0,
+                id: TransferId(1),
+                reason: Rejection::ExceedsCredits
+            }),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(
+            ledger(Ledger::CurrencyMismatch {
+                ledger: attn_settlement::LedgerId(1),
+                expected: "USD".into(),
+                found: "EUR".into()
+            }),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(ledger(Ledger::Corrupt("bad".into())), tonic::Code::Internal);
+        assert!(Error::from(Ledger::Busy("x".into())).is_retryable());
+        assert!(!Error::from(Ledger::Corrupt("x".into())).is_retryable());
+    }
+}

@@ -19,7 +19,8 @@ use attn_payment_plugins::{
 use attn_receipts::{AdvertiserKey, Currency, Digest32, Money, PublicKey, Signed, Voucher};
 use attn_settlement::flow::{AcceptedImpression, Books};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PaymentRefusal, Result};
+use crate::threshold::AdvertiserSigner;
 
 pub use attn_payment_plugins::channel::channel_id;
 
@@ -144,10 +145,6 @@ impl std::fmt::Debug for RailPayer {
     }
 }
 
-fn payment_error(error: impl std::fmt::Display) -> Error {
-    Error::Payment(error.to_string())
-}
-
 impl RailPayer {
     /// The rail id of the default payer.
     pub const DEFAULT_RAIL: &'static str = "channel:sandbox";
@@ -187,6 +184,48 @@ impl RailPayer {
         }
     }
 
+    /// The payer of `signer` through the rail `spec` names. A single key may use any
+    /// rail; a threshold group ([`AdvertiserSigner::Threshold`]) cannot sign channel
+    /// vouchers (its signers sign only bids and receipts), so a `channel:` spec is
+    /// refused for it with [`Error::Config`]: give it the channel's base rail instead
+    /// (`ledger:…`, `sandbox`, `external:…`), paid one payment per impression.
+    pub async fn open_for(
+        spec: &str,
+        options: &RailOptions,
+        signer: &AdvertiserSigner,
+    ) -> Result<Self> {
+        match signer {
+            AdvertiserSigner::Key(key) => Self::open(spec, options, key.clone()).await,
+            AdvertiserSigner::Threshold(_) if spec.starts_with("channel:") => {
+                Err(Error::Config(format!(
+                    "rail {spec:?}: a threshold advertiser cannot sign channel vouchers; \
+                     use a direct rail such as {:?}",
+                    spec.trim_start_matches("channel:")
+                )))
+            }
+            AdvertiserSigner::Threshold(group) => {
+                let rail = attn_payment_plugins::open_rail(spec, options)
+                    .await
+                    .map_err(|e| Error::Config(format!("rail {spec:?}: {e}")))?;
+                Ok(Self::with_rail_for(rail, group.group_key()))
+            }
+        }
+    }
+
+    /// The default payer of an advertiser that signs no vouchers (a threshold
+    /// group): one payment per impression on an in-memory sandbox rail in `currency`
+    /// at `scale`, on which the advertiser's own account is the issuer (test money,
+    /// like [`RailPayer::new`]).
+    pub fn sandbox_for(advertiser: PublicKey, currency: Currency, scale: u32) -> Result<Self> {
+        use attn_payment_plugins::sandbox::{SandboxConfig, SandboxRail};
+        let rail = SandboxRail::new(SandboxConfig::new(
+            vec![RailCurrency::with_scale(currency, scale).map_err(Error::from)?],
+            AccountName::for_key(&advertiser),
+        ))
+        .map_err(Error::from)?;
+        Ok(Self::with_rail_for(Arc::new(rail), advertiser))
+    }
+
     /// The payer of `key` over an open channel engine (shared, for instance, with the
     /// payee side in one process).
     pub fn with_channels(channels: Arc<Channels>, key: AdvertiserKey) -> Self {
@@ -204,7 +243,13 @@ impl RailPayer {
     /// The payer of `key` over a rail: one payment per impression from the
     /// advertiser's account ([`AccountName::for_key`]) to the persona's.
     pub fn with_rail(rail: Arc<dyn PaymentRail>, key: AdvertiserKey) -> Self {
-        let advertiser = key.public_key();
+        Self::with_rail_for(rail, key.public_key())
+    }
+
+    /// The payer of the advertiser `advertiser` over a rail (no key needed: a rail
+    /// payment is not signed by the advertiser). For a threshold advertiser, pass the
+    /// group key.
+    pub fn with_rail_for(rail: Arc<dyn PaymentRail>, advertiser: PublicKey) -> Self {
         Self {
             advertiser,
             rail_id: rail.id().to_string(),
@@ -253,8 +298,8 @@ impl RailPayer {
         for (hash, impression) in waiting {
             let state = match &self.route {
                 Route::Direct { rail, .. } => {
-                    let id = PaymentId::new(hex::encode(hash.0)).map_err(payment_error)?;
-                    rail.status(&id).await.map_err(payment_error)?.state
+                    let id = PaymentId::new(hex::encode(hash.0)).map_err(Error::from)?;
+                    rail.status(&id).await.map_err(Error::from)?.state
                 }
                 // A signed voucher is the payment: only the post is missing.
                 Route::Vouchers(_) | Route::DefaultVouchers { .. } => PaymentState::Succeeded,
@@ -317,15 +362,16 @@ impl RailPayer {
                 return Ok(Arc::clone(engine));
             }
             if engines.len() >= DEFAULT_CURRENCIES_MAX {
-                return Err(Error::Payment(format!(
-                    "the default payer handles at most {DEFAULT_CURRENCIES_MAX} currencies"
-                )));
+                return Err(Error::payment_refused(
+                    PaymentRefusal::CurrencyMismatch,
+                    format!(
+                        "the default payer handles at most {DEFAULT_CURRENCIES_MAX} currencies"
+                    ),
+                ));
             }
         }
         let options = RailOptions {
-            currencies: vec![
-                RailCurrency::with_scale(currency, order.scale).map_err(payment_error)?,
-            ],
+            currencies: vec![RailCurrency::with_scale(currency, order.scale).map_err(Error::from)?],
             // The advertiser's own account issues the deposits: test money.
             issuer: AccountName::for_key(&key.public_key()),
             channel: ChannelConfig {
@@ -336,7 +382,7 @@ impl RailPayer {
         };
         let channels = attn_payment_plugins::registry::open_channels(Self::DEFAULT_RAIL, &options)
             .await
-            .map_err(payment_error)?;
+            .map_err(Error::from)?;
         let mut engines = engines.lock().unwrap_or_else(PoisonError::into_inner);
         // Two first orders may race to open it: the first one stored wins.
         let engine = engines
@@ -354,7 +400,7 @@ impl RailPayer {
                 let voucher = payer
                     .pay(&order.persona, &order.charge, order.now_ms)
                     .await
-                    .map_err(payment_error)?;
+                    .map_err(Error::from)?;
                 Ok((self.voucher_payment(voucher, payment_id), true))
             }
             Route::DefaultVouchers { key, engines } => {
@@ -362,27 +408,35 @@ impl RailPayer {
                 let voucher = engine
                     .pay(&order.persona, &order.charge, order.now_ms)
                     .await
-                    .map_err(payment_error)?;
+                    .map_err(Error::from)?;
                 Ok((self.voucher_payment(voucher, payment_id), true))
             }
             Route::Direct { rail, account } => {
                 let request = PayRequest::new(
-                    PaymentId::new(payment_id.clone()).map_err(payment_error)?,
+                    PaymentId::new(payment_id.clone()).map_err(Error::from)?,
                     account.clone(),
                     AccountName::for_key(&order.persona),
                     order.charge,
                     "attn impression",
                 )
-                .map_err(payment_error)?;
-                let status = rail.pay(&request).await.map_err(payment_error)?;
+                .map_err(Error::from)?;
+                let status = rail.pay(&request).await.map_err(Error::from)?;
                 let settled = match status.state {
                     PaymentState::Succeeded => true,
                     PaymentState::Pending => false,
-                    PaymentState::Failed { reason, .. } => {
-                        return Err(Error::Payment(format!("the rail failed it: {reason}")));
+                    PaymentState::Failed { reason, retryable } => {
+                        let reason = format!("the rail failed it: {reason}");
+                        return Err(if retryable {
+                            Error::Payment(reason)
+                        } else {
+                            Error::payment_refused(PaymentRefusal::Declined, reason)
+                        });
                     }
                     PaymentState::Unknown => {
-                        return Err(Error::Payment("the rail does not know it".into()));
+                        return Err(Error::payment_refused(
+                            PaymentRefusal::Internal,
+                            "the rail does not know the payment it just accepted",
+                        ));
                     }
                 };
                 let payment = Payment {
@@ -407,7 +461,7 @@ impl RailPayer {
         let amount_atomic = books
             .definition()
             .to_atomic(&order.charge)
-            .map_err(payment_error)?;
+            .map_err(Error::from)?;
         Ok(books.impression(
             order.impression_hash,
             order.persona.as_bytes(),
@@ -424,7 +478,10 @@ impl ImpressionPayer for RailPayer {
 
     async fn pay(&self, order: &PaymentOrder) -> Result<Payment> {
         if order.advertiser != self.advertiser {
-            return Err(Error::Payment("order names another advertiser".into()));
+            return Err(Error::payment_refused(
+                PaymentRefusal::Internal,
+                "order names another advertiser",
+            ));
         }
         if let Some(payment) = self.remembered(&order.impression_hash) {
             return Ok(payment);
@@ -441,7 +498,7 @@ impl ImpressionPayer for RailPayer {
                 books
                     .accept(&impression, order.now_ms)
                     .await
-                    .map_err(payment_error)?;
+                    .map_err(Error::from)?;
                 Some((books, impression))
             }
             None => None,
@@ -528,7 +585,10 @@ mod tests {
         let persona = other.public_key();
         assert!(matches!(
             payer.pay(&order(&other, persona, 1, 5)).await,
-            Err(Error::Payment(_))
+            Err(Error::PaymentRefused {
+                cause: PaymentRefusal::Internal,
+                ..
+            })
         ));
     }
 

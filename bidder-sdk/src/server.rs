@@ -9,13 +9,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use attn_proto::v1 as wire;
 use attn_proto::v1::bidder_server::BidderServer;
-use attn_receipts::issuance::{ReceiptDraft, issue_receipt};
+use attn_receipts::issuance::ReceiptDraft;
 use attn_receipts::limits::{CLOCK_SKEW_MAX_MS, MESSAGE_MAX_BYTES, RAIL_NAME_MAX_BYTES};
 use attn_receipts::{
-    AdvertiserKey, Bid, BidRequest, BidResponse, ConversionReceipt, Currency, Digest32, Impression,
-    ImpressionAck, Money, PriceEvidence, PublicKey, ReceiptKind, ReceiptsBatch, ReceiptsPull,
-    RequestId, Signed,
+    AdvertiserKey, Bid, BidRequest, BidResponse, CommitmentOpening, ConversionReceipt, Currency,
+    Digest32, Impression, ImpressionAck, Money, PriceEvidence, PublicKey, ReceiptKind,
+    ReceiptWithOpening, ReceiptsBatch, ReceiptsPull, RequestId, Signed,
 };
+use rand::RngCore as _;
 use rand::rngs::OsRng;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,10 +26,11 @@ use tracing::Instrument;
 use crate::budget::{DailyBudget, Pacing};
 use crate::error::{Error, Result};
 use crate::issuance::ReceiptBook;
-use crate::payer::{ChannelVoucherPayer, ImpressionPayer, Payment, PaymentOrder};
+use crate::payer::{ChannelVoucherPayer, ImpressionPayer, Payment, PaymentOrder, RailPayer};
 use crate::reputation::{ProofCache, Reputation};
 use crate::strategy::{BidContext, BidDecision, Bidder};
 use crate::telemetry::Telemetry;
+use crate::threshold::AdvertiserSigner;
 use crate::verify::{BidRecord, charge_bounds, verify_impression};
 
 /// The gRPC metadata key under which a client sends, with an impression, the
@@ -56,7 +58,8 @@ pub const RECEIPT_RETENTION_DEFAULT: Duration = Duration::from_secs(30 * 86_400)
 
 const _: () = assert!((EVIDENCE_METADATA_MAX_BYTES * 4 / 3) < HEADER_LIST_MAX_BYTES as usize);
 
-/// The options of a bidder; only the key and the daily budget are required.
+/// The options of a bidder; only the signer (a key, or a threshold group) and the
+/// daily budget are required.
 ///
 /// # Example
 /// ```
@@ -67,7 +70,7 @@ const _: () = assert!((EVIDENCE_METADATA_MAX_BYTES * 4 / 3) < HEADER_LIST_MAX_BY
 /// # Ok::<(), attn_receipts::Error>(())
 /// ```
 pub struct Options {
-    key: AdvertiserKey,
+    signer: AdvertiserSigner,
     daily_budget: Money,
     listen: SocketAddr,
     scale: u32,
@@ -86,8 +89,20 @@ impl Options {
     /// A bidder signing with `key`, trading in `daily_budget`'s currency, spending at
     /// most `daily_budget` a day. Listens on `127.0.0.1:0` unless told otherwise.
     pub fn new(key: AdvertiserKey, daily_budget: Money) -> Self {
+        Self::with_signer(key, daily_budget)
+    }
+
+    /// A bidder signing its bids and receipts with `signer`: a single key, or a
+    /// threshold group ([`crate::ThresholdSigner`], whose signers should run the
+    /// [`crate::threshold::BidsAndReceipts`] policy), whose group key is then the
+    /// advertiser's id. With a group and no [`Options::payer`], impressions are paid
+    /// one by one on an in-memory sandbox rail ([`RailPayer::sandbox_for`]): a group
+    /// signs no channel vouchers.
+    ///
+    /// [`RailPayer::sandbox_for`]: crate::payer::RailPayer::sandbox_for
+    pub fn with_signer(signer: impl Into<AdvertiserSigner>, daily_budget: Money) -> Self {
         Self {
-            key,
+            signer: signer.into(),
             daily_budget,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             scale: SCALE_DEFAULT,
@@ -174,7 +189,8 @@ type BidKey = (RequestId, PublicKey);
 
 /// The state shared by the gRPC service and the [`BidderHandle`].
 struct Core {
-    key: AdvertiserKey,
+    /// Signs bids, view receipts and issued receipts: a key or a threshold group.
+    signer: AdvertiserSigner,
     advertiser: PublicKey,
     currency: Currency,
     scale: u32,
@@ -216,7 +232,7 @@ enum Answer {
 impl Core {
     fn new(options: Options) -> Result<Self> {
         let Options {
-            key,
+            signer,
             daily_budget,
             scale,
             bid_cache_entries,
@@ -231,18 +247,26 @@ impl Core {
             return Err(Error::Config("the bid cache needs room for one bid".into()));
         }
         let limit_atomic = daily_budget.to_atomic(scale)?;
-        let payer = payer.unwrap_or_else(|| Arc::new(ChannelVoucherPayer::new(key.clone())));
+        let advertiser = signer.public_key();
+        let payer: Arc<dyn ImpressionPayer> = match (payer, &signer) {
+            (Some(payer), _) => payer,
+            (None, AdvertiserSigner::Key(key)) => Arc::new(ChannelVoucherPayer::new(key.clone())),
+            (None, AdvertiserSigner::Threshold(_)) => Arc::new(RailPayer::sandbox_for(
+                advertiser,
+                daily_budget.currency(),
+                scale,
+            )?),
+        };
         let rail = payer.rail().to_string();
         if rail.is_empty() || rail.len() > RAIL_NAME_MAX_BYTES {
             return Err(Error::Config(format!(
                 "rail name must be 1 to {RAIL_NAME_MAX_BYTES} bytes"
             )));
         }
-        let advertiser = key.public_key();
         Ok(Self {
             telemetry: Telemetry::new(&advertiser.to_hex()),
             advertiser,
-            key,
+            signer,
             currency: daily_budget.currency(),
             scale,
             budget: DailyBudget::new(limit_atomic),
@@ -344,7 +368,22 @@ impl Core {
             rail: self.rail.clone(),
             created_at_ms: now_ms(),
         };
-        let signed_bid = Signed::sign(&self.key, &bid);
+        let signed_bid = match &self.signer {
+            // The single key signs in place, as fast as ever.
+            AdvertiserSigner::Key(key) => Signed::sign(key, &bid),
+            // A signing round, within what is left of the deadline: a round that
+            // cannot finish in time means no bid, never a late one.
+            AdvertiserSigner::Threshold(_) => {
+                match tokio::time::timeout_at(deadline, self.signer.sign(&bid)).await {
+                    Ok(Ok(signed)) => signed,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "bid not signed");
+                        return Ok(Answer::NoBid("signing"));
+                    }
+                    Err(_) => return Ok(Answer::NoBid("late")),
+                }
+            }
+        };
         let entry = Arc::new(BidEntry {
             record: BidRecord {
                 request,
@@ -450,6 +489,28 @@ impl Core {
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&impression.slot_id);
         };
+        // The view receipt is signed before anything is paid: a signing failure (a
+        // threshold group short of signers) then refuses the impression, retryable,
+        // with nothing paid and nothing claimed.
+        let issued_at_ms = now_ms();
+        let view_receipt = match self
+            .sign_receipt(ReceiptDraft {
+                persona: impression.persona,
+                kind: ReceiptKind::View,
+                value_atomic: charge_atomic,
+                categories: entry.record.bid.creative.categories.clone(),
+                issued_at_ms,
+                public_value: None,
+                impression_hash: Some(impression_hash),
+            })
+            .await
+        {
+            Ok(issued) => issued,
+            Err(error) => {
+                release(&entry);
+                return Err(error);
+            }
+        };
         let payment = if charge_atomic == 0 {
             // A slot sold at a zero reserve with no runner-up: shown for free. There
             // is nothing to pay (rails refuse zero amounts), only a view to receipt.
@@ -487,47 +548,55 @@ impl Core {
                 }
             }
         };
-        let view_receipt = self
-            .issue(
-                impression.persona,
-                ReceiptKind::View,
-                charge_atomic,
-                entry.record.bid.creative.categories.clone(),
-                None,
-                Some(impression_hash),
-            )
-            .await?;
+        let signed_receipt = view_receipt.receipt.clone();
+        self.book
+            .keep(impression.persona, issued_at_ms, view_receipt)
+            .await;
         self.telemetry.win(self.currency.as_str(), charge_atomic);
         Ok(ImpressionAck {
             impression_hash,
             rail: payment.rail,
             voucher: payment.voucher,
             payment_id: payment.payment_id,
-            view_receipt,
+            view_receipt: signed_receipt,
         })
     }
 
-    async fn issue(
-        &self,
-        persona: PublicKey,
-        kind: ReceiptKind,
-        value_atomic: u64,
-        categories: Vec<String>,
-        public_value: Option<Money>,
-        impression_hash: Option<Digest32>,
-    ) -> Result<Signed<ConversionReceipt>> {
-        let draft = ReceiptDraft {
-            persona,
-            kind,
-            value_atomic,
-            categories,
-            issued_at_ms: now_ms(),
-            public_value,
-            impression_hash,
+    /// Commits to the draft's value with a fresh blinding, signs the receipt with
+    /// the advertiser's signer and validates it exactly as a receiver will (tag
+    /// counts and sizes).
+    async fn sign_receipt(&self, draft: ReceiptDraft) -> Result<ReceiptWithOpening> {
+        let mut receipt_id = [0u8; 16];
+        OsRng.fill_bytes(&mut receipt_id);
+        let opening = CommitmentOpening::random(receipt_id, draft.value_atomic, &mut OsRng);
+        let receipt = ConversionReceipt {
+            receipt_id,
+            persona: draft.persona,
+            issuer: self.advertiser,
+            kind: draft.kind,
+            issued_at_ms: draft.issued_at_ms,
+            categories: draft.categories,
+            value_commitment: opening.commitment(),
+            public_value: draft.public_value,
+            impression_hash: draft.impression_hash,
         };
+        let signed = match &self.signer {
+            AdvertiserSigner::Key(key) => Signed::sign(key, &receipt),
+            AdvertiserSigner::Threshold(_) => self.signer.sign(&receipt).await?,
+        };
+        let checked = Signed::<ConversionReceipt>::try_from(signed.to_wire())?;
+        checked.decode_verified()?;
+        Ok(ReceiptWithOpening {
+            receipt: checked,
+            opening,
+        })
+    }
+
+    /// Signs a receipt and keeps it, with its opening, for its persona to pull.
+    async fn issue(&self, draft: ReceiptDraft) -> Result<Signed<ConversionReceipt>> {
+        let persona = draft.persona;
         let issued_at_ms = draft.issued_at_ms;
-        // Validated exactly as a receiver will (tag counts and sizes).
-        let issued = issue_receipt(&self.key, draft, &mut OsRng)?;
+        let issued = self.sign_receipt(draft).await?;
         let signed = issued.receipt.clone();
         self.book.keep(persona, issued_at_ms, issued).await;
         Ok(signed)
@@ -569,6 +638,7 @@ fn reason(error: &Error) -> &'static str {
         Error::Replay { .. } => "replay",
         Error::BudgetExhausted { .. } => "budget",
         Error::Payment(_) => "payment",
+        Error::PaymentRefused { .. } => "payment-refused",
         Error::Config(_) | Error::Transport(_) => "internal",
         Error::ThresholdSigning(_) => "threshold",
     }
@@ -745,14 +815,15 @@ impl BidderHandle {
         }
         let value_atomic = value.to_atomic(self.core.scale)?;
         self.core
-            .issue(
+            .issue(ReceiptDraft {
                 persona,
                 kind,
                 value_atomic,
                 categories,
-                disclose.then_some(*value),
-                None,
-            )
+                issued_at_ms: now_ms(),
+                public_value: disclose.then_some(*value),
+                impression_hash: None,
+            })
             .await
     }
 }

@@ -7,28 +7,35 @@
 //! tasks run on different machines and the handle wraps an RPC client; the messages
 //! are the same ([`SigningCommitment`], [`SigningRequest`], [`SignatureShare`]). A
 //! signer never signs what its [`SigningPolicy`] refuses (by default [`ReceiptsOnly`]:
-//! conversion receipts issued by the group), so a compromised coordinator cannot turn
-//! the group into a signer of bids or trust statements either.
+//! conversion receipts issued by the group; for a bidder serving as the group,
+//! [`BidsAndReceipts`]: its bids and its receipts), so a compromised coordinator cannot
+//! turn the group into a signer of vouchers, trust statements or anything else.
 //!
 //! A round: the coordinator asks every signer for a commitment, takes the first `t`
 //! that answer within the round timeout (a signer that is down or slow is skipped),
 //! tells the others to forget their nonces, sends the `t` chosen the signing request,
 //! and aggregates their shares, naming a signer whose share does not verify.
 //!
-//! [`ReceiptSigner`] is what receipt issuance signs with: a single
-//! [`AdvertiserKey`] or a [`ThresholdSigner`].
+//! [`AdvertiserSigner`] is what the bidder server signs bids, view receipts and
+//! issued receipts with: a single [`AdvertiserKey`] or a [`ThresholdSigner`]
+//! ([`ReceiptSigner`] is its older name).
 //!
 //! # Example
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use attn_bidder_sdk::threshold::{ReceiptSigner, ThresholdSigner};
+//! use std::sync::Arc;
+//! use attn_bidder_sdk::threshold::{AdvertiserSigner, BidsAndReceipts, ThresholdSigner};
+//! use attn_bidder_sdk::Options;
 //! use attn_receipts::threshold::{self, ThresholdParams};
+//! use attn_receipts::Money;
 //! let (shares, group) = threshold::deal(ThresholdParams::new(2, 3)?, &mut rand::rngs::OsRng)?;
-//! let signer = ReceiptSigner::from(ThresholdSigner::spawn(group, shares)?);
-//! // `signer.sign_receipt(&receipt).await?` returns a `Signed<ConversionReceipt>`
-//! // whose issuer is `signer.public_key()`.
-//! # let _ = signer.public_key();
+//! let signer = ThresholdSigner::spawn_with_policy(group, shares, Arc::new(BidsAndReceipts))?;
+//! let signer = AdvertiserSigner::from(signer);
+//! // The bidder's id is the group key; bids and receipts verify as plain Ed25519.
+//! let advertiser = signer.public_key();
+//! let options = Options::with_signer(signer, Money::parse("USD", "50")?);
+//! # let _ = (advertiser, options);
 //! # Ok(()) }
 //! ```
 
@@ -42,7 +49,7 @@ use attn_receipts::threshold::{
     self, KeyShare, SignatureShare, SigningCommitment, SigningNonces, SigningRequest,
     ThresholdGroup,
 };
-use attn_receipts::{AdvertiserKey, ConversionReceipt, Kind, PublicKey, Signed};
+use attn_receipts::{AdvertiserKey, Bid, ConversionReceipt, Kind, PublicKey, Signed};
 use rand::rngs::OsRng;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -80,17 +87,47 @@ pub struct ReceiptsOnly;
 
 impl SigningPolicy for ReceiptsOnly {
     fn check(&self, group_key: &PublicKey, message: &[u8]) -> std::result::Result<(), String> {
-        let body = message
-            .strip_prefix(ConversionReceipt::DOMAIN.as_bytes())
-            .and_then(|rest| rest.strip_prefix(&[0]))
-            .ok_or_else(|| "not a conversion receipt".to_string())?;
-        let envelope = Signed::<ConversionReceipt>::from_parts(body.to_vec(), *group_key, [0; 64])
-            .map_err(|error| error.to_string())?;
-        envelope
-            .decode_verified()
-            .map(drop)
-            .map_err(|error| error.to_string())
+        match body_of::<ConversionReceipt>(message) {
+            Some(body) => check_body::<ConversionReceipt>(group_key, body),
+            None => Err("not a conversion receipt".to_string()),
+        }
     }
+}
+
+/// The policy of a bidder that serves as the group: sign only bids (`attn/v1/bid`)
+/// and receipts (`attn/v1/receipt`, view receipts in impression acks and issued
+/// click or conversion receipts) whose body decodes, validates as a receiver will,
+/// and names the group as the bid's advertiser or the receipt's issuer. Anything
+/// else (a voucher, a trust statement, a bid of another advertiser) is refused.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BidsAndReceipts;
+
+impl SigningPolicy for BidsAndReceipts {
+    fn check(&self, group_key: &PublicKey, message: &[u8]) -> std::result::Result<(), String> {
+        if let Some(body) = body_of::<Bid>(message) {
+            check_body::<Bid>(group_key, body)
+        } else if let Some(body) = body_of::<ConversionReceipt>(message) {
+            check_body::<ConversionReceipt>(group_key, body)
+        } else {
+            Err("neither a bid nor a receipt".to_string())
+        }
+    }
+}
+
+/// The body of a message `DOMAIN || 0x00 || body` under `T`'s domain.
+fn body_of<T: Kind>(message: &[u8]) -> Option<&[u8]> {
+    message
+        .strip_prefix(T::DOMAIN.as_bytes())
+        .and_then(|rest| rest.strip_prefix(&[0]))
+}
+
+/// Decodes and validates `body` as a receiver would, and checks that it names the
+/// group as its signer.
+fn check_body<T: Kind>(group_key: &PublicKey, body: &[u8]) -> std::result::Result<(), String> {
+    Signed::<T>::from_parts(body.to_vec(), *group_key, [0; 64])
+        .and_then(|envelope| envelope.decode_verified())
+        .map(drop)
+        .map_err(|error| error.to_string())
 }
 
 enum SignerRequest {
@@ -241,10 +278,24 @@ impl ThresholdSigner {
     /// Each share must belong to `group`, each holder at most once, and at least `t`
     /// of them. Must be called inside a tokio runtime.
     pub fn spawn(group: ThresholdGroup, shares: Vec<KeyShare>) -> Result<Self> {
+        Self::spawn_with_policy(group, shares, Arc::new(ReceiptsOnly))
+    }
+
+    /// Spawns one signer task per share, each signing only what `policy` accepts
+    /// (for a bidder serving as the group: [`BidsAndReceipts`]), and a coordinator
+    /// for them. The same checks as [`ThresholdSigner::spawn`].
+    pub fn spawn_with_policy(
+        group: ThresholdGroup,
+        shares: Vec<KeyShare>,
+        policy: Arc<dyn SigningPolicy>,
+    ) -> Result<Self> {
         for share in &shares {
             group.check_share(share)?;
         }
-        let signers = shares.into_iter().map(SignerHandle::spawn).collect();
+        let signers = shares
+            .into_iter()
+            .map(|share| SignerHandle::spawn_with_policy(share, Arc::clone(&policy)))
+            .collect();
         Self::new(group, signers)
     }
 
@@ -316,14 +367,25 @@ impl ThresholdSigner {
 
         // Round one: commitments from the first t signers to answer.
         let (reply, mut replies) = mpsc::channel(inner.signers.len());
+        let mut asked = 0;
         for signer in &inner.signers {
             // A full queue or a stopped task: this signer sits the round out.
-            let _ = signer.sender.try_send(SignerRequest::Commit {
+            let sent = signer.sender.try_send(SignerRequest::Commit {
                 round,
                 reply: reply.clone(),
             });
+            asked += usize::from(sent.is_ok());
         }
         drop(reply);
+        if asked < need {
+            // Too few signers can even be asked: fail now rather than at the timeout.
+            for signer in &inner.signers {
+                let _ = signer.sender.try_send(SignerRequest::Forget { round });
+            }
+            return Err(Error::ThresholdSigning(format!(
+                "{asked} of {need} signers answered: the others are stopped or busy"
+            )));
+        }
         let deadline = tokio::time::Instant::now() + self.round_timeout;
         let mut commitments = Vec::with_capacity(need);
         while commitments.len() < need {
@@ -405,31 +467,39 @@ impl ThresholdSigner {
     }
 }
 
-/// What receipt issuance signs receipts with: one advertiser key, or a threshold
-/// group's signer tasks. Either way the receipt's issuer must be
-/// [`ReceiptSigner::public_key`], and the result is an ordinary signed envelope.
+/// What a bidder signs with: one advertiser key, or a threshold group's signer
+/// tasks. Either way the envelopes it makes are ordinary Ed25519 envelopes under
+/// [`AdvertiserSigner::public_key`], the advertiser's id: a verifier cannot tell.
+///
+/// The single-key path signs in place, with no allocation and no task hop; the
+/// threshold path runs one FROST round ([`ThresholdSigner::sign_envelope`]), which
+/// can fail (too few signers alive, a round timeout, a policy refusal).
 #[derive(Clone, Debug)]
-pub enum ReceiptSigner {
+pub enum AdvertiserSigner {
     /// A single Ed25519 key.
     Key(AdvertiserKey),
     /// A `t`-of-`n` FROST group.
     Threshold(ThresholdSigner),
 }
 
-impl From<AdvertiserKey> for ReceiptSigner {
+/// The older name of [`AdvertiserSigner`], from when only receipts were signed
+/// through it.
+pub type ReceiptSigner = AdvertiserSigner;
+
+impl From<AdvertiserKey> for AdvertiserSigner {
     fn from(key: AdvertiserKey) -> Self {
         Self::Key(key)
     }
 }
 
-impl From<ThresholdSigner> for ReceiptSigner {
+impl From<ThresholdSigner> for AdvertiserSigner {
     fn from(signer: ThresholdSigner) -> Self {
         Self::Threshold(signer)
     }
 }
 
-impl ReceiptSigner {
-    /// The issuer key receipts verify under.
+impl AdvertiserSigner {
+    /// The advertiser's key: what its bids and receipts verify under.
     pub fn public_key(&self) -> PublicKey {
         match self {
             Self::Key(key) => key.public_key(),
@@ -437,23 +507,40 @@ impl ReceiptSigner {
         }
     }
 
-    /// Signs `receipt`, which must name [`ReceiptSigner::public_key`] as its issuer.
-    pub async fn sign_receipt(
-        &self,
-        receipt: &ConversionReceipt,
-    ) -> Result<Signed<ConversionReceipt>> {
-        if receipt.issuer != self.public_key() {
+    /// The single key, when this is not a threshold group.
+    pub fn key(&self) -> Option<&AdvertiserKey> {
+        match self {
+            Self::Key(key) => Some(key),
+            Self::Threshold(_) => None,
+        }
+    }
+
+    /// Signs `value` under `T`'s domain. `value` must name
+    /// [`AdvertiserSigner::public_key`] as its signer (a bid's advertiser, a
+    /// receipt's issuer), or the envelope would not open.
+    pub async fn sign<T: Kind>(&self, value: &T) -> Result<Signed<T>> {
+        if value.claimed_signer() != &self.public_key() {
             return Err(attn_receipts::Error::SignerMismatch {
-                message: ConversionReceipt::NAME,
+                message: T::NAME,
                 signer: self.public_key().to_hex(),
-                claimed: receipt.issuer.to_hex(),
+                claimed: value.claimed_signer().to_hex(),
             }
             .into());
         }
         match self {
-            Self::Key(key) => Ok(Signed::sign(key, receipt)),
-            Self::Threshold(signer) => signer.sign_envelope(receipt).await,
+            Self::Key(key) => Ok(Signed::sign(key, value)),
+            // Boxed so the single-key path's future stays small.
+            Self::Threshold(signer) => Box::pin(signer.sign_envelope(value)).await,
         }
+    }
+
+    /// Signs `receipt`, which must name [`AdvertiserSigner::public_key`] as its
+    /// issuer.
+    pub async fn sign_receipt(
+        &self,
+        receipt: &ConversionReceipt,
+    ) -> Result<Signed<ConversionReceipt>> {
+        self.sign(receipt).await
     }
 }
 
@@ -583,5 +670,72 @@ mod tests {
         let as_bid = attn_receipts::signed::signed_message("attn/v1/bid", &body);
         assert!(ReceiptsOnly.check(&key, &as_bid).is_err());
         assert!(ReceiptsOnly.check(&key, b"attn/v1/receipt").is_err());
+    }
+
+    /// A bidder's signers sign its bids and receipts, and nothing else: not another
+    /// advertiser's bid, not a bid body under another domain, not garbage.
+    #[test]
+    fn bids_and_receipts_accepts_the_groups_bids_and_receipts_alone() {
+        let (_, group) = group(2, 3);
+        let key = group.group_key();
+        let other = AdvertiserKey::from_secret_bytes(&[4; 32]).public_key();
+        let bid = |advertiser| attn_receipts::Bid {
+            request_id: attn_receipts::RequestId([3; 16]),
+            advertiser,
+            price: attn_receipts::Money::parse("USD", "0.5").expect("money"),
+            slot_ids: Vec::new(),
+            creative: attn_receipts::Creative {
+                creative_id: "c".into(),
+                categories: Vec::new(),
+                content_hash: attn_receipts::Digest32([5; 32]),
+                url: None,
+            },
+            rail: "sandbox".into(),
+            created_at_ms: 1,
+        };
+        let message = |domain, body: &[u8]| attn_receipts::signed::signed_message(domain, body);
+        let ours = threshold::envelope_body(&bid(key));
+        assert_eq!(
+            BidsAndReceipts.check(&key, &message(Bid::DOMAIN, &ours)),
+            Ok(())
+        );
+        let theirs = threshold::envelope_body(&bid(other));
+        assert!(
+            BidsAndReceipts
+                .check(&key, &message(Bid::DOMAIN, &theirs))
+                .is_err()
+        );
+        assert!(
+            ReceiptsOnly
+                .check(&key, &message(Bid::DOMAIN, &ours))
+                .is_err()
+        );
+        assert!(
+            BidsAndReceipts
+                .check(&key, &message("attn/v1/voucher", &ours))
+                .is_err()
+        );
+        assert!(
+            BidsAndReceipts
+                .check(&key, &message(Bid::DOMAIN, b"\xff\xff"))
+                .is_err()
+        );
+        let receipt = ConversionReceipt {
+            receipt_id: [2; 16],
+            persona: other,
+            issuer: key,
+            kind: attn_receipts::ReceiptKind::View,
+            issued_at_ms: 1,
+            categories: Vec::new(),
+            value_commitment: attn_receipts::CommitmentOpening::random([2; 16], 1, &mut OsRng)
+                .commitment(),
+            public_value: None,
+            impression_hash: None,
+        };
+        let body = threshold::envelope_body(&receipt);
+        assert_eq!(
+            BidsAndReceipts.check(&key, &message(ConversionReceipt::DOMAIN, &body)),
+            Ok(())
+        );
     }
 }

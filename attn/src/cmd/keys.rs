@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use attn_receipts::keystore::{self, KdfParams, KeyKind};
-use attn_receipts::threshold::{self, PersonaShare, ThresholdParams};
+use attn_receipts::threshold::{self, KeyShare, PersonaShare, ThresholdGroup, ThresholdParams};
 use attn_receipts::{AdvertiserKey, PersonaKey, PublicKey, WalletSeed};
 use clap::{Subcommand, ValueEnum};
 use rand::rngs::OsRng;
@@ -21,14 +21,27 @@ pub const HOME_ENV: &str = "ATTN_HOME";
 pub enum KeysCommand {
     /// Create a new key and store it encrypted. A wallet (the default) is the seed
     /// your personas derive from; an advertiser key is what a bidder signs with.
+    /// With --threshold and --shares, an advertiser key is made as a T-of-N FROST
+    /// group by a trusted dealer: N encrypted share files, any T of which sign as the
+    /// group (`threshold_shares` in bidder.toml); the key itself is never stored.
     New {
         /// What to create.
         #[arg(long, value_enum, default_value_t = NewKind::Wallet)]
         kind: NewKind,
         /// Where to write it [default: $ATTN_HOME/wallet.key or advertiser.key].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "threshold")]
         out: Option<PathBuf>,
-        /// Overwrite an existing file.
+        /// Advertiser group: how many signers must sign (at least 2).
+        #[arg(long, requires = "shares")]
+        threshold: Option<u16>,
+        /// Advertiser group: how many share files to make.
+        #[arg(long, requires = "threshold")]
+        shares: Option<u16>,
+        /// Advertiser group: where to write the share files
+        /// [default: $ATTN_HOME/advertiser-shares].
+        #[arg(long, requires = "threshold")]
+        out_dir: Option<PathBuf>,
+        /// Overwrite existing files.
         #[arg(long)]
         force: bool,
     },
@@ -102,7 +115,22 @@ pub enum NewKind {
 
 pub fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::New { kind, out, force } => {
+        KeysCommand::New {
+            kind,
+            out: _,
+            threshold: Some(threshold),
+            shares: Some(shares),
+            out_dir,
+            force,
+        } => {
+            if !matches!(kind, NewKind::Advertiser) {
+                bail!("--threshold and --shares make an advertiser group: add --kind advertiser");
+            }
+            new_advertiser_group(threshold, shares, out_dir, force)?;
+        }
+        KeysCommand::New {
+            kind, out, force, ..
+        } => {
             let (key_kind, file_name) = match kind {
                 NewKind::Wallet => (KeyKind::WalletSeed, "wallet.key"),
                 NewKind::Advertiser => (KeyKind::Advertiser, "advertiser.key"),
@@ -241,6 +269,143 @@ fn split_persona(
         println!("  {}", file.display());
     }
     Ok(())
+}
+
+/// The first line of an advertiser share file.
+const ADVERTISER_SHARE_HEADER: &str = "# attn advertiser signing share";
+/// Bytes of a key share's public prefix: magic, t, n, holder, group key (see
+/// docs/threshold.md, Encodings); the 32-byte signing share follows, then the check.
+const KEY_SHARE_PUBLIC_LEN: usize = 8 + 2 + 2 + 2 + 32;
+const KEY_SHARE_SECRET_LEN: usize = 32;
+const KEY_SHARE_CHECK_LEN: usize = 8;
+
+/// `attn keys new --kind advertiser --threshold T --shares N`: a trusted dealer
+/// (RFC 9591 Appendix C) draws the group key, writes one share file per holder, and
+/// forgets the key.
+fn new_advertiser_group(
+    threshold: u16,
+    shares: u16,
+    out_dir: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let params = ThresholdParams::new(threshold, shares)?;
+    let folder = out_dir.unwrap_or_else(|| home().join("advertiser-shares"));
+    let passphrase = new_passphrase()?;
+    let (key_shares, group) = threshold::deal(params, &mut OsRng)?;
+    let group_key = group.group_key();
+    let files: Vec<PathBuf> = key_shares
+        .iter()
+        .map(|share| {
+            folder.join(format!(
+                "advertiser-{}-share-{}-of-{shares}.share",
+                &group_key.to_hex()[..16],
+                share.participant()
+            ))
+        })
+        .collect();
+    if !force && let Some(existing) = files.iter().find(|file| file.exists()) {
+        bail!(
+            "{} already exists (use --force to overwrite)",
+            existing.display()
+        );
+    }
+    let group_hex = hex::encode(group.to_bytes());
+    for (share, file) in key_shares.iter().zip(&files) {
+        let bytes = share.to_bytes();
+        let (public, rest) = bytes.split_at(KEY_SHARE_PUBLIC_LEN);
+        let mut secret = Zeroizing::new([0u8; KEY_SHARE_SECRET_LEN]);
+        secret.copy_from_slice(&rest[..KEY_SHARE_SECRET_LEN]);
+        let sealed = keystore::seal(
+            KeyKind::Advertiser,
+            &secret,
+            passphrase.as_bytes(),
+            KdfParams::DEFAULT,
+            &mut OsRng,
+        )?;
+        let text = format!(
+            "{ADVERTISER_SHARE_HEADER} {} of {shares}; any {threshold} sign as the group\n\
+             # group key {group_key}\n\
+             # The share is encrypted under your passphrase. Serve with\n\
+             # threshold_shares = [\"...\"] in bidder.toml (attn bidder serve --config).\n\
+             group {group_hex}\n\
+             share {}\n\
+             sealed {}\n",
+            share.participant(),
+            hex::encode(public),
+            hex::encode(&sealed),
+        );
+        write_private(file, text.as_bytes())?;
+    }
+    println!("group key: {group_key}");
+    println!("split {threshold}-of-{shares}; any {threshold} shares sign as the group:");
+    for file in &files {
+        println!("  {}", file.display());
+    }
+    let entry = attn_client_auction::client::BidderEntry {
+        name: "advertiser".into(),
+        endpoint: "http://127.0.0.1:50051".into(),
+        advertiser: group_key.to_hex(),
+    };
+    println!(
+        "registry line for a client's bidders file (set the endpoint you serve on):\n\n{}",
+        entry.to_toml()
+    );
+    Ok(())
+}
+
+/// Reads and decrypts an advertiser share file written by `attn keys new --kind
+/// advertiser --threshold T --shares N`: the holder's key share, checked against the
+/// group the file carries, and that group.
+pub fn read_advertiser_share(
+    path: &Path,
+    passphrase: &str,
+) -> anyhow::Result<(KeyShare, ThresholdGroup)> {
+    let bad =
+        |reason: &str| anyhow::anyhow!("bad advertiser share file {}: {reason}", path.display());
+    let size = fs::metadata(path)
+        .with_context(|| format!("cannot read share file {}", path.display()))?
+        .len();
+    if size > SHARE_FILE_MAX_BYTES {
+        bail!(
+            "{} is {size} bytes, larger than any share file ({SHARE_FILE_MAX_BYTES})",
+            path.display()
+        );
+    }
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read share file {}", path.display()))?;
+    if !text.starts_with(ADVERTISER_SHARE_HEADER) {
+        return Err(bad("not an advertiser share file"));
+    }
+    let field = |name: &str| -> anyhow::Result<Vec<u8>> {
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .ok_or_else(|| bad(&format!("no {name} line")))?;
+        hex::decode(value.trim()).map_err(|_| bad(&format!("the {name} line is not hex")))
+    };
+    let group =
+        ThresholdGroup::from_bytes(&field("group")?).map_err(|error| bad(&error.to_string()))?;
+    let public = field("share")?;
+    if public.len() != KEY_SHARE_PUBLIC_LEN {
+        return Err(bad("the share line has the wrong length"));
+    }
+    let (kind, secret) = keystore::open(&field("sealed")?, passphrase.as_bytes())
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if kind != KeyKind::Advertiser {
+        return Err(bad("the sealed secret is not an advertiser share"));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(
+        KEY_SHARE_PUBLIC_LEN + KEY_SHARE_SECRET_LEN + KEY_SHARE_CHECK_LEN,
+    ));
+    bytes.extend_from_slice(&public);
+    bytes.extend_from_slice(secret.as_slice());
+    let check = attn_receipts::Digest32::of(&[bytes.as_slice()]);
+    bytes.extend_from_slice(&check.0[..KEY_SHARE_CHECK_LEN]);
+    let share = KeyShare::from_bytes(&bytes).map_err(|error| bad(&error.to_string()))?;
+    group
+        .check_share(&share)
+        .map_err(|error| bad(&format!("the share is not one of its group's: {error}")))?;
+    Ok((share, group))
 }
 
 fn read_share(path: &Path) -> anyhow::Result<PersonaShare> {
