@@ -49,6 +49,17 @@ pub enum Error {
         /// What was replayed.
         what: &'static str,
     },
+    /// This error occurs when an impression already accepted is delivered again. It
+    /// is refused (`ALREADY_EXISTS`) and nothing is paid twice; the status details
+    /// carry the first answer, an encoded `attn.v1.ImpressionAck`, for a client whose
+    /// first answer was lost.
+    #[error("replayed impression: accepted once already")]
+    AlreadyAccepted(Box<attn_receipts::ImpressionAck>),
+    /// This error occurs when the same impression is delivered again while its first
+    /// delivery is still being paid for. Retry: once the first completes, a retry
+    /// receives its answer.
+    #[error("this impression is still being accepted; retry")]
+    InProgress,
     /// This error occurs when the daily budget cannot cover a charge.
     #[error(
         "daily budget exhausted: {needed_atomic} needed, {remaining_atomic} left (atomic units)"
@@ -105,8 +116,19 @@ impl Error {
                 tonic::Status::failed_precondition(message)
             }
             Self::Replay { .. } => tonic::Status::already_exists(message),
+            Self::AlreadyAccepted(ack) => {
+                use attn_proto::Message as _;
+                let first = attn_proto::v1::ImpressionAck::from(ack.as_ref());
+                tonic::Status::with_details(
+                    tonic::Code::AlreadyExists,
+                    message,
+                    first.encode_to_vec().into(),
+                )
+            }
             Self::BudgetExhausted { .. } => tonic::Status::resource_exhausted(message),
-            Self::Payment(_) | Self::Transport(_) => tonic::Status::unavailable(message),
+            Self::Payment(_) | Self::Transport(_) | Self::InProgress => {
+                tonic::Status::unavailable(message)
+            }
             Self::PaymentRefused { cause, .. } => match cause {
                 PaymentRefusal::InsufficientFunds
                 | PaymentRefusal::Conflict

@@ -180,9 +180,18 @@ impl Options {
 struct BidEntry {
     record: BidRecord,
     signed: Signed<Bid>,
-    /// slot id → hash of the impression accepted for it. At most one per slot of the
+    /// slot id → the impression accepted for it. At most one per slot of the
     /// request, so bounded by `limits::SLOTS_PER_REQUEST_MAX`.
-    claimed: Mutex<HashMap<String, Digest32>>,
+    claimed: Mutex<HashMap<String, Claim>>,
+}
+
+/// The state of one claimed slot.
+enum Claim {
+    /// The impression with this hash is being paid for.
+    InFlight(Digest32),
+    /// The impression with this hash was accepted with this answer, which a retry of
+    /// the same impression receives again (its first answer may have been lost).
+    Done(Digest32, Box<ImpressionAck>),
 }
 
 type BidKey = (RequestId, PublicKey);
@@ -471,16 +480,27 @@ impl Core {
         )?;
         let impression_hash = signed.hash();
         {
+            // The impression hash covers the slot id, so one impression claims one
+            // slot. Delivering the same impression again is refused, pays nothing
+            // twice, and carries the first answer (which a client that retried after a
+            // lost answer needs). Another impression for a claimed slot is a replay.
             let mut claimed = entry.claimed.lock().unwrap_or_else(PoisonError::into_inner);
-            if claimed.values().any(|hash| *hash == impression_hash) {
-                return Err(Error::Replay { what: "impression" });
+            match claimed.get(&impression.slot_id) {
+                None => {
+                    claimed.insert(impression.slot_id.clone(), Claim::InFlight(impression_hash));
+                }
+                Some(Claim::Done(hash, ack)) if *hash == impression_hash => {
+                    return Err(Error::AlreadyAccepted(ack.clone()));
+                }
+                Some(Claim::InFlight(hash)) if *hash == impression_hash => {
+                    return Err(Error::InProgress);
+                }
+                Some(_) => {
+                    return Err(Error::Replay {
+                        what: "(request, slot)",
+                    });
+                }
             }
-            if claimed.contains_key(&impression.slot_id) {
-                return Err(Error::Replay {
-                    what: "(request, slot)",
-                });
-            }
-            claimed.insert(impression.slot_id.clone(), impression_hash);
         }
         let release = |entry: &BidEntry| {
             entry
@@ -553,13 +573,22 @@ impl Core {
             .keep(impression.persona, issued_at_ms, view_receipt)
             .await;
         self.telemetry.win(self.currency.as_str(), charge_atomic);
-        Ok(ImpressionAck {
+        let ack = ImpressionAck {
             impression_hash,
             rail: payment.rail,
             voucher: payment.voucher,
             payment_id: payment.payment_id,
             view_receipt: signed_receipt,
-        })
+        };
+        entry
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                impression.slot_id.clone(),
+                Claim::Done(impression_hash, Box::new(ack.clone())),
+            );
+        Ok(ack)
     }
 
     /// Commits to the draft's value with a fresh blinding, signs the receipt with
@@ -635,7 +664,8 @@ fn reason(error: &Error) -> &'static str {
         Error::UnknownBid { .. } => "unknown-bid",
         Error::ImpressionMismatch { .. } => "mismatch",
         Error::BadEvidence(_) => "bad-evidence",
-        Error::Replay { .. } => "replay",
+        Error::Replay { .. } | Error::AlreadyAccepted(_) => "replay",
+        Error::InProgress => "in-progress",
         Error::BudgetExhausted { .. } => "budget",
         Error::Payment(_) => "payment",
         Error::PaymentRefused { .. } => "payment-refused",
@@ -732,11 +762,18 @@ impl<B: Bidder> wire::bidder_server::Bidder for Service<B> {
             }
             let signed = Signed::<Impression>::try_from(request.into_inner())
                 .map_err(|error| self.refuse("impression", error.into()))?;
-            let ack = self
-                .core
-                .impression(signed, &evidence)
-                .await
-                .map_err(|error| self.refuse("impression", error))?;
+            // Accepting an impression pays for it: that must run to its end even if
+            // the client gives up on this call (its deadline, a dropped connection),
+            // or a payment would be left half done. It runs as its own task; a retry
+            // of the same impression then receives its answer.
+            let core = Arc::clone(&self.core);
+            let accepted = tokio::spawn(
+                async move { core.impression(signed, &evidence).await }
+                    .instrument(tracing::Span::current()),
+            )
+            .await
+            .unwrap_or_else(|error| Err(Error::Transport(format!("impression task: {error}"))));
+            let ack = accepted.map_err(|error| self.refuse("impression", error))?;
             Ok(Response::new(wire::ImpressionAck::from(&ack)))
         }
         .instrument(span)

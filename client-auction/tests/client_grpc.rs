@@ -354,6 +354,11 @@ async fn the_winner_accepts_an_impression_once_pays_and_refuses_its_replay() {
     let status = raw.impression(replay).await.expect_err("replay refused");
     assert_eq!(status.code(), tonic::Code::AlreadyExists);
     assert_eq!(high.handle().spent_atomic(), 400_000_000);
+    // The refusal carries the first answer, for a client whose answer was lost: the
+    // same voucher and view receipt, nothing new.
+    let first = wire::ImpressionAck::decode(status.details()).expect("first answer");
+    let first = attn_receipts::ImpressionAck::try_from(first).expect("valid ack");
+    assert_eq!(first, top.entry.ack);
 
     // The view receipt is pulled with the opening of its commitment to the charge.
     let receipts = client.pull_receipts(0, 0).await.expect("pull");
@@ -519,4 +524,163 @@ async fn a_bid_made_for_one_auction_is_dropped_in_the_next() {
     );
     assert_eq!(second.wins.len(), 1);
     assert_eq!(second.wins[0].bidder_name, "honest");
+}
+
+/// A payer whose first payment waits at a gate the test opens: an answer slower than
+/// the client's patience, as a slow rail gives.
+struct GatedPayer {
+    inner: attn_bidder_sdk::RailPayer,
+    entered: tokio::sync::Notify,
+    gate: tokio::sync::Semaphore,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl attn_bidder_sdk::ImpressionPayer for GatedPayer {
+    fn rail(&self) -> &str {
+        self.inner.rail()
+    }
+
+    async fn pay(
+        &self,
+        order: &attn_bidder_sdk::PaymentOrder,
+    ) -> attn_bidder_sdk::Result<attn_bidder_sdk::Payment> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.entered.notify_one();
+        let _open = self.gate.acquire().await.expect("gate");
+        self.inner.pay(order).await
+    }
+}
+
+async fn gated_bidder() -> (Running, AdvertiserKey, Arc<GatedPayer>) {
+    let key = AdvertiserKey::generate(&mut OsRng);
+    let payer = Arc::new(GatedPayer {
+        inner: attn_bidder_sdk::RailPayer::sandbox_for(key.public_key(), usd(), 9).expect("payer"),
+        entered: tokio::sync::Notify::new(),
+        gate: tokio::sync::Semaphore::new(0),
+        calls: std::sync::atomic::AtomicU32::new(0),
+    });
+    let running = serve(
+        FixedPrice(700_000_000, "gated".into()),
+        Options::new(key.clone(), Money::parse("USD", "100").expect("budget"))
+            .payer(Arc::clone(&payer) as Arc<dyn attn_bidder_sdk::ImpressionPayer>),
+    )
+    .await
+    .expect("serves");
+    (running, key, payer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impression_whose_caller_gave_up_is_still_paid_once_and_its_answer_kept() {
+    let (gated, key, payer) = gated_bidder().await;
+    let registry = Registry::new(vec![entry("gated", gated.local_addr(), &key)]).expect("registry");
+    let client = client(registry, Mechanism::FirstPrice);
+    let outcome = client
+        .run_auction(&[slot("top", 0, 1_000_000)])
+        .await
+        .expect("auction");
+    let win = &outcome.wins[0];
+    let impression = Impression {
+        request_id: outcome.request_id(),
+        persona: client.persona(),
+        slot_id: "top".into(),
+        advertiser: key.public_key(),
+        creative_id: "gated".into(),
+        charge: win.award.charge,
+        shown_at_ms: attn_bidder_sdk::now_ms(),
+        evidence_hash: Digest32::of(&[&win.evidence_bytes]),
+        bid_hash: win.award.bid_hash,
+    };
+    let signed = sign_as(&client, &impression);
+    let call = || {
+        let mut call = Request::new(signed.to_wire());
+        call.metadata_mut().insert_bin(
+            attn_bidder_sdk::EVIDENCE_METADATA_KEY,
+            MetadataValue::from_bytes(&win.evidence_bytes),
+        );
+        call
+    };
+    let raw = attn_proto::v1::bidder_client::BidderClient::connect(format!(
+        "http://{}",
+        gated.local_addr()
+    ))
+    .await
+    .expect("connect");
+
+    // The first delivery reaches the payer, then its caller gives up.
+    let mut first = raw.clone();
+    let first_call = call();
+    let abandoned = tokio::spawn(async move { first.impression(first_call).await });
+    payer.entered.notified().await;
+    abandoned.abort();
+    let _ = abandoned.await;
+
+    // The same impression again while the first is being paid: retry later.
+    let status = raw
+        .clone()
+        .impression(call())
+        .await
+        .expect_err("still in flight");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+
+    // The first payment completes although nobody waits for it; delivering again
+    // returns its answer, and it was paid once.
+    payer.gate.add_permits(1_000);
+    let answer = loop {
+        match raw.clone().impression(call()).await {
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => break other,
+        }
+    };
+    let status = answer.expect_err("already accepted");
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    let ack = wire::ImpressionAck::decode(status.details()).expect("first answer");
+    let ack = attn_receipts::ImpressionAck::try_from(ack).expect("valid ack");
+    assert_eq!(ack.impression_hash, signed.hash());
+    assert_eq!(payer.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(gated.handle().spent_atomic(), 700_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_answer_was_lost_recovers_it_on_retry() {
+    let (gated, key, payer) = gated_bidder().await;
+    let registry = Registry::new(vec![entry("gated", gated.local_addr(), &key)]).expect("registry");
+    let mut config = ClientConfig::new(usd());
+    config.tmax_ms = TMAX_MS;
+    config.impression_attempts = attn_client_auction::client::IMPRESSION_ATTEMPTS_MAX;
+    config.impression_timeout = Duration::from_millis(100);
+    config.mechanism = Mechanism::FirstPrice;
+    let client = Arc::new(
+        Client::new(
+            PersonaKey::generate(&mut OsRng),
+            Arc::new(registry),
+            Preferences::default(),
+            config,
+            Arc::new(MemoryWallet::new()),
+        )
+        .expect("client"),
+    );
+    let outcome = client
+        .run_auction(&[slot("top", 0, 1_000_000)])
+        .await
+        .expect("auction");
+    let shown = {
+        let client = Arc::clone(&client);
+        tokio::spawn(async move { client.show(&outcome).await })
+    };
+    // The first attempt times out while the payer waits; later attempts are told to
+    // retry until the payment completes, then receive its answer.
+    tokio::time::timeout(Duration::from_secs(10), payer.entered.notified())
+        .await
+        .expect("paying");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    payer.gate.add_permits(1_000);
+    let report = shown.await.expect("show");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.delivered.len(), 1);
+    assert_eq!(client.wallet().entries().expect("wallet").len(), 1);
+    assert_eq!(payer.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(gated.handle().spent_atomic(), 700_000_000);
 }

@@ -95,6 +95,21 @@ impl Client {
             let mut client = bidder.client.clone();
             let answer =
                 tokio::time::timeout(self.config.impression_timeout, client.impression(call)).await;
+            // An impression accepted on an earlier attempt whose answer was lost is
+            // refused as a replay, with the first answer in the status details.
+            let first_answer = |status: &tonic::Status| {
+                use attn_proto::Message as _;
+                (status.code() == tonic::Code::AlreadyExists && !status.details().is_empty())
+                    .then(|| wire::ImpressionAck::decode(status.details()).ok())
+                    .flatten()
+            };
+            let answer = match answer {
+                Ok(Err(status)) if attempt > 0 => match first_answer(&status) {
+                    Some(first) => Ok(Ok(tonic::Response::new(first))),
+                    None => Ok(Err(status)),
+                },
+                other => other,
+            };
             match answer {
                 Ok(Ok(response)) => {
                     let ack =
@@ -219,9 +234,15 @@ impl Client {
     }
 }
 
+/// Whether a delivery that failed this way may be tried again. `Cancelled` is what a
+/// tonic server answers when the call's `grpc-timeout` expires (the impression may
+/// still be accepted after it; a retry then receives that answer).
 fn retryable(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
     )
 }
