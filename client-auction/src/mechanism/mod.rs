@@ -363,7 +363,8 @@ pub fn run_into(
         return;
     }
     let context = Context::new(slots, candidates, rules);
-    let selection = Selection::select(&context);
+    let mut selection = Selection::new();
+    selection.select(&context);
     match mechanism {
         Mechanism::FirstPrice | Mechanism::SecondPrice | Mechanism::Gsp => {
             greedy(&context, &selection, mechanism, &mut outcome.awards);
@@ -450,6 +451,17 @@ fn outranks(a: &Candidate, a_index: usize, b: &Candidate, b_index: usize) -> boo
     }
 }
 
+/// Slot indices in their own order, the start of [`Context::positions`].
+const IDENTITY: [u8; SLOTS_MAX] = {
+    let mut identity = [0u8; SLOTS_MAX];
+    let mut i = 0;
+    while i < SLOTS_MAX {
+        identity[i] = i as u8;
+        i += 1;
+    }
+    identity
+};
+
 /// The inputs with the slots put in position order.
 struct Context<'a> {
     slots: &'a [SlotSpec],
@@ -461,10 +473,9 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(slots: &'a [SlotSpec], candidates: &'a [Candidate], rules: &Rules) -> Self {
-        let mut positions = [0u8; SLOTS_MAX];
-        for (i, position) in positions.iter_mut().enumerate().take(slots.len()) {
-            *position = i as u8;
-        }
+        // 0, 1, 2…: one constant store, not one store per byte (the byte stores made
+        // the later copy of the whole array wait on them).
+        let mut positions = IDENTITY;
         positions[..slots.len()].sort_unstable_by_key(|&i| {
             let slot = &slots[usize::from(i)];
             (std::cmp::Reverse(slot.click_weight_ppm), slot.rank, i)
@@ -632,7 +643,9 @@ fn vcg_position_auction(
 
 /// VCG in general (eligibility masks, unequal reserves): the exact welfare-maximising
 /// assignment of agents to slots, and each winner's externality from one more
-/// assignment without it.
+/// assignment without it. Kept out of line: its tables (kilobytes of stack) would
+/// otherwise make every call of [`run_into`] probe and reserve them.
+#[inline(never)]
 fn vcg_assignment(context: &Context<'_>, selection: &Selection, awards: &mut Vec<WinnerAward>) {
     let agents = assignment::Agents::build(context, selection);
     let with_all = agents.solve(context, None);

@@ -226,6 +226,12 @@ fn a_zero_click_weight_is_refused() {
     );
 }
 
+fn select(context: &Context<'_>) -> Selection {
+    let mut selection = Selection::new();
+    selection.select(context);
+    selection
+}
+
 fn uniform_instance() -> impl Strategy<Value = (Vec<SlotSpec>, Vec<Candidate>, bool)> {
     (
         prop::collection::vec(1u32..=CLICK_WEIGHT_PPM_MAX, 1..=6),
@@ -254,7 +260,7 @@ proptest! {
     fn closed_form_vcg_matches_the_assignment((slots, candidates, one_slot) in uniform_instance()) {
         let rules = Rules { one_slot_per_advertiser: one_slot };
         let context = Context::new(&slots, &candidates, &rules);
-        let selection = Selection::select(&context);
+        let selection = select(&context);
         prop_assert!(selection.is_uniform());
         let mut closed = Vec::new();
         vcg_position_auction(&context, &selection, &mut closed);
@@ -278,8 +284,8 @@ proptest! {
     fn per_slot_path_matches_shared_path((slots, candidates, one_slot) in uniform_instance()) {
         let rules = Rules { one_slot_per_advertiser: one_slot };
         let context = Context::new(&slots, &candidates, &rules);
-        let shared = Selection::select(&context);
-        let mut per_slot = Selection::select(&context);
+        let shared = select(&context);
+        let mut per_slot = select(&context);
         per_slot.force_per_slot(slots.len());
         prop_assert!(!per_slot.is_uniform());
         for mechanism in [Mechanism::FirstPrice, Mechanism::Gsp] {

@@ -163,14 +163,19 @@ impl Channels {
         payee: &PublicKey,
         currency: Currency,
     ) -> Option<Channel> {
-        self.store.read(|state| {
-            state
-                .pair(payer, payee, currency)
-                .into_iter()
-                .rev()
-                .find(|c| c.phase == Phase::Open)
-                .cloned()
-        })
+        self.store
+            .read(|state| state.open_in_pair(payer, payee, currency).cloned())
+    }
+
+    /// The id of the open channel of a pair, if any (no copy of the channel).
+    fn open_channel_id(
+        &self,
+        payer: &PublicKey,
+        payee: &PublicKey,
+        currency: Currency,
+    ) -> Option<Digest32> {
+        self.store
+            .read(|state| state.open_in_pair(payer, payee, currency).map(|c| c.id))
     }
 
     fn base_entry(&self, currency: Currency) -> Result<RailCurrency> {
@@ -422,15 +427,24 @@ impl Channels {
         })
     }
 
+    /// Verifies `voucher`'s signature and decodes it, re-using the parsed keys of the
+    /// channel it names when this store knows it (see [`voucher::open_with_keys`]).
+    /// The store is only read, briefly: verification runs outside its lock.
+    fn open_voucher(&self, voucher: &Signed<Voucher>) -> Result<Voucher> {
+        voucher::open_with_keys(voucher, |id| {
+            self.store
+                .read(|state| state.channels.get(id).map(|c| (c.payer, c.payee)))
+        })
+        .map_err(|error| Error::VoucherRejected(VoucherRejection::BadSignature(error.to_string())))
+    }
+
     /// Payee side: verifies `voucher` (signature, channel, parties, currency, sequence
     /// above the latest, cumulative above the latest and within the deposit) and
     /// stores it as the channel's latest. Returns the accepted cumulative amount. A
     /// refused voucher changes nothing; a replayed or reordered one is refused.
     /// `payee` is the key the caller receives for (a persona of its own).
     pub fn accept(&self, payee: &PublicKey, voucher: &Signed<Voucher>) -> Result<Money> {
-        let body = voucher.open().map_err(|error| {
-            Error::VoucherRejected(VoucherRejection::BadSignature(error.to_string()))
-        })?;
+        let body = self.open_voucher(voucher)?;
         if &body.payee != payee {
             return Err(Error::VoucherRejected(VoucherRejection::WrongParty(
                 "payee",
@@ -453,9 +467,7 @@ impl Channels {
     /// below [`NONCE_SEARCH_MAX`]) and its escrow must hold a deposit, which becomes
     /// the limit of its vouchers. Both parties' accounts are [`AccountName::for_key`].
     pub async fn receive(&self, payee: &PublicKey, voucher: &Signed<Voucher>) -> Result<Money> {
-        let body = voucher.open().map_err(|error| {
-            Error::VoucherRejected(VoucherRejection::BadSignature(error.to_string()))
-        })?;
+        let body = self.open_voucher(voucher)?;
         if &body.payee != payee {
             return Err(Error::VoucherRejected(VoucherRejection::WrongParty(
                 "payee",
@@ -807,8 +819,11 @@ impl<S: Signer + Send + Sync> ChannelPayer<S> {
         let payer = self.signer.public_key();
         self.channels.voucher_amount(amount)?;
         for _ in 0..PAY_ATTEMPTS_MAX {
-            if let Some(open) = self.channels.open_channel(&payer, payee, amount.currency()) {
-                match self.channels.issue(&self.signer, &open.id, amount, now_ms) {
+            if let Some(open) = self
+                .channels
+                .open_channel_id(&payer, payee, amount.currency())
+            {
+                match self.channels.issue(&self.signer, &open, amount, now_ms) {
                     Ok(voucher) => return Ok(voucher),
                     Err(Error::VoucherRejected(
                         VoucherRejection::ExceedsDeposit { .. } | VoucherRejection::ChannelClosed,
@@ -996,9 +1011,13 @@ impl PaymentRail for ChannelRail {
                         .get(&open.id)
                         .ok_or_else(|| unknown_channel(&open.id))?;
                     let (voucher, issued) = issue_on(channel, &signer, &request.amount, now_ms())?;
-                    let body = voucher.open().map_err(|e| {
-                        Error::VoucherRejected(VoucherRejection::BadSignature(e.to_string()))
-                    })?;
+                    let body =
+                        voucher::open_with_keys(&voucher, |_| Some((channel.payer, channel.payee)))
+                            .map_err(|e| {
+                                Error::VoucherRejected(VoucherRejection::BadSignature(
+                                    e.to_string(),
+                                ))
+                            })?;
                     let accepted = accept_on(&issued, &voucher, &body)?;
                     let payment = RailPayment {
                         from: request.from.clone(),

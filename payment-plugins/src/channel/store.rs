@@ -148,6 +148,13 @@ pub enum Event {
     },
 }
 
+/// The channels of one pair: (payer key, payee key, currency).
+type PairKey = (PublicKey, PublicKey, attn_receipts::Currency);
+
+fn pair_key(channel: &Channel) -> PairKey {
+    (channel.payer, channel.payee, channel.deposit.currency())
+}
+
 /// What a store holds.
 #[derive(Default, Debug)]
 pub struct State {
@@ -155,13 +162,28 @@ pub struct State {
     pub channels: HashMap<Digest32, Channel>,
     /// Rail payments by id.
     pub payments: HashMap<PaymentId, RailPayment>,
+    /// The ids of each pair's channels by nonce, so that finding a pair's open
+    /// channel (once per payment) does not scan every channel of the store.
+    pairs: HashMap<PairKey, Vec<(u64, Digest32)>>,
 }
 
 impl State {
     fn apply(&mut self, event: Event) -> Result<()> {
         match event {
             Event::Channel(channel) => {
-                self.channels.insert(channel.id, channel);
+                let key = pair_key(&channel);
+                let entry = (channel.nonce, channel.id);
+                match self.channels.insert(channel.id, channel) {
+                    Some(old) if pair_key(&old) == key && old.nonce == entry.0 => {}
+                    old => {
+                        if let Some(old) = old {
+                            self.unindex(&pair_key(&old), &old.id);
+                        }
+                        let ids = self.pairs.entry(key).or_default();
+                        let at = ids.partition_point(|e| *e < entry);
+                        ids.insert(at, entry);
+                    }
+                }
             }
             Event::Payment { id, payment } => {
                 let id = PaymentId::new(id).map_err(|e| Error::storage(STORE_NAME, e))?;
@@ -186,6 +208,15 @@ impl State {
             }))
     }
 
+    fn unindex(&mut self, key: &PairKey, id: &Digest32) {
+        if let Some(ids) = self.pairs.get_mut(key) {
+            ids.retain(|(_, other)| other != id);
+            if ids.is_empty() {
+                self.pairs.remove(key);
+            }
+        }
+    }
+
     /// The channels of a pair (payer key, payee key, currency), by nonce.
     pub fn pair(
         &self,
@@ -193,13 +224,35 @@ impl State {
         payee: &PublicKey,
         currency: attn_receipts::Currency,
     ) -> Vec<&Channel> {
-        let mut channels: Vec<&Channel> = self
-            .channels
-            .values()
-            .filter(|c| &c.payer == payer && &c.payee == payee && c.deposit.currency() == currency)
-            .collect();
-        channels.sort_by_key(|c| c.nonce);
-        channels
+        self.pair_ids(payer, payee, currency)
+            .iter()
+            .filter_map(|(_, id)| self.channels.get(id))
+            .collect()
+    }
+
+    /// The open channel of a pair with the highest nonce, if any.
+    pub fn open_in_pair(
+        &self,
+        payer: &PublicKey,
+        payee: &PublicKey,
+        currency: attn_receipts::Currency,
+    ) -> Option<&Channel> {
+        self.pair_ids(payer, payee, currency)
+            .iter()
+            .rev()
+            .filter_map(|(_, id)| self.channels.get(id))
+            .find(|c| c.phase == Phase::Open)
+    }
+
+    fn pair_ids(
+        &self,
+        payer: &PublicKey,
+        payee: &PublicKey,
+        currency: attn_receipts::Currency,
+    ) -> &[(u64, Digest32)] {
+        self.pairs
+            .get(&(*payer, *payee, currency))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -585,6 +638,66 @@ mod tests {
         std::fs::write(&path, format!("{}\n", "x".repeat(STORE_LINE_MAX_BYTES + 1))).unwrap();
         let error = ChannelStore::open_file(&path, false).unwrap_err();
         assert!(error.to_string().contains("exceeds"), "{error}");
+    }
+
+    #[test]
+    fn a_pair_lists_its_channels_by_nonce_and_finds_the_open_one() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("channels.log");
+        let store = ChannelStore::open_file(&path, false).unwrap();
+        let closed = Phase::Closed(Settlement {
+            to_payee: Money::parse("USD", "0.5").unwrap(),
+            to_payer: Money::parse("USD", "0.5").unwrap(),
+            carried_out: Money::parse("USD", "0").unwrap(),
+            fees: Money::parse("USD", "0").unwrap(),
+        });
+        for (nonce, phase) in [(2, Phase::Opening), (0, closed.clone()), (1, Phase::Open)] {
+            let mut c = channel(nonce);
+            c.phase = phase;
+            store
+                .transact(|_| Ok(((), vec![Event::Channel(c)])))
+                .unwrap();
+        }
+        // Another pair's channel stays out of this pair's list.
+        let mut stranger = channel(0);
+        stranger.payee = PersonaKey::from_secret_bytes(&[3; 32]).public_key();
+        stranger.id = Digest32([4; 32]);
+        store
+            .transact(|_| Ok(((), vec![Event::Channel(stranger)])))
+            .unwrap();
+        let check = |store: &ChannelStore| {
+            store.read(|state| {
+                let first = channel(0);
+                let usd = first.deposit.currency();
+                let nonces: Vec<u64> = state
+                    .pair(&first.payer, &first.payee, usd)
+                    .iter()
+                    .map(|c| c.nonce)
+                    .collect();
+                assert_eq!(nonces, [0, 1, 2]);
+                let open = state.open_in_pair(&first.payer, &first.payee, usd);
+                assert_eq!(open.map(|c| c.nonce), Some(1));
+                let other = Currency::new("EUR").unwrap();
+                assert!(state.pair(&first.payer, &first.payee, other).is_empty());
+            })
+        };
+        check(&store);
+        // Updating a channel keeps one entry; closing the open one leaves none open.
+        let mut one = channel(1);
+        one.phase = closed;
+        store
+            .transact(|_| Ok(((), vec![Event::Channel(one.clone())])))
+            .unwrap();
+        store.read(|state| {
+            assert_eq!(state.pair(&one.payer, &one.payee, one.deposit.currency()).len(), 3);
+            assert!(state.open_in_pair(&one.payer, &one.payee, one.deposit.currency()).is_none());
+        });
+        drop(store);
+        // The index is rebuilt when the log is read again.
+        let store = ChannelStore::open_file(&path, false).unwrap();
+        store.read(|state| {
+            assert_eq!(state.pair(&one.payer, &one.payee, one.deposit.currency()).len(), 3);
+        });
     }
 
     #[test]
