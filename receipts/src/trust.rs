@@ -83,7 +83,39 @@ impl Default for EigenTrustParams {
     }
 }
 
+/// Damping at which a Sybil farm holds less trust than its endorsers send it.
+///
+/// A set `A` of advertisers that holds no seed gets trust only over statements into
+/// it, so at the fixed point its total trust is `T(A) = d·X(A) + d·(what A's members
+/// pass to each other) ≤ d·X(A) + d·T(A)`, that is
+///
+/// ```text
+/// T(A) ≤ d / (1 − d) · X(A),    X(A) = Σ_{i ∉ A, j ∈ A} t_i · C[i][j]
+/// ```
+///
+/// where `X(A)` is the trust its outside endorsers send it over their statements
+/// (the "attack edges"). A farm whose keys trust only each other reaches the bound:
+/// what flows in stays for `1/(1 − d)` steps on average. At the default `d = 0.85` the
+/// farm holds 5.7 times what its endorsers send it, and draws that much trust away
+/// from honest advertisers; at `d ≤ 1/2` it holds at most what they send it, and at
+/// `d = 0.4` two thirds of it, so a farm weighs at most two thirds of the sum over its
+/// attack edges of the endorser's weight times the share of its statements that edge
+/// carries. The price: trust spreads less far from the seeds, so honest advertisers
+/// far from them weigh less. `docs/simulator.md` ("sybil-attack-edges") measures both
+/// settings in a market.
+pub const DAMPING_SYBIL_BOUNDED: f64 = 0.4;
+
 impl EigenTrustParams {
+    /// The default parameters with damping [`DAMPING_SYBIL_BOUNDED`]: no set of
+    /// advertisers without a seed holds more than two thirds of the trust its
+    /// endorsers send it.
+    pub fn sybil_bounded() -> Self {
+        Self {
+            damping: DAMPING_SYBIL_BOUNDED,
+            ..Self::default()
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.damping) {
             return Err(Error::TrustInput(format!(
@@ -479,6 +511,66 @@ mod tests {
         ));
         let seeds: Vec<u32> = vec![0; TRUST_SEEDS_MAX + 1];
         assert!(bad(&[], &seeds, params()));
+    }
+
+    /// Honest 0..6 in a ring with chords (0 the seed), a farm 6..9 whose keys trust
+    /// only each other, and `attack` honest advertisers trusting key 6.
+    fn farm_graph(attack: u32) -> Vec<(u32, u32, f64)> {
+        let mut edges = Vec::new();
+        for i in 0..6 {
+            edges.push((i, (i + 1) % 6, 1.0));
+            edges.push((i, (i + 2) % 6, 0.5));
+        }
+        for a in 6..9 {
+            for b in 6..9 {
+                if a != b {
+                    edges.push((a, b, 1.0));
+                }
+            }
+        }
+        for truster in 1..=attack {
+            edges.push((truster, 6, 1.0));
+        }
+        edges
+    }
+
+    /// Trust the farm's outside endorsers send it: `Σ t_i · C[i][j]` over attack edges.
+    fn inflow(trust: &[f64], edges: &[(u32, u32, f64)]) -> f64 {
+        let mut out = [0.0; 9];
+        for (from, _, weight) in edges {
+            out[*from as usize] += weight;
+        }
+        edges
+            .iter()
+            .filter(|(from, to, _)| *from < 6 && *to >= 6)
+            .map(|(from, _, weight)| trust[*from as usize] * weight / out[*from as usize])
+            .sum()
+    }
+
+    #[test]
+    fn a_farm_holds_at_most_d_over_1_minus_d_times_its_inflow() -> Result<()> {
+        for attack in 1..=4 {
+            let edges = farm_graph(attack);
+            for params in [params(), EigenTrustParams::sybil_bounded()] {
+                let trust = eigentrust(9, &edges, &[0], &params)?;
+                let farm: f64 = trust[6..].iter().sum();
+                let inflow = inflow(&trust, &edges);
+                let factor = params.damping / (1.0 - params.damping);
+                assert!(inflow > 0.0);
+                // The farm trusts only itself: it reaches the bound.
+                assert!(
+                    (farm - factor * inflow).abs() < 1e-6 * farm,
+                    "{attack} edges, d = {}: farm {farm}, inflow {inflow}",
+                    params.damping
+                );
+            }
+            let default = eigentrust(9, &edges, &[0], &params())?;
+            let bounded = eigentrust(9, &edges, &[0], &EigenTrustParams::sybil_bounded())?;
+            // At 0.85 the farm keeps 5.7 times its inflow; at 0.4 two thirds of it.
+            assert!(default[6..].iter().sum::<f64>() > 5.0 * inflow(&default, &edges));
+            assert!(bounded[6..].iter().sum::<f64>() < 0.67 * inflow(&bounded, &edges));
+        }
+        Ok(())
     }
 
     #[test]

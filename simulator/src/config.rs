@@ -32,6 +32,10 @@ pub const KEYS_PER_FARM_MAX: u32 = 8;
 pub const LEARNING_ARMS_MAX: usize = 64;
 /// Most bundling specialists.
 pub const BUNDLERS_MAX: u32 = 64;
+/// Default `trust.damping`: the product's default (`attn_receipts::trust::DAMPING_DEFAULT`).
+/// `attn_receipts::trust::DAMPING_SYBIL_BOUNDED` bounds what a farm draws over attack
+/// edges at a cost to honest users; `sybil-attack-edges` measures both.
+pub const DAMPING_DEFAULT: f64 = attn_receipts::trust::DAMPING_DEFAULT;
 /// Largest money amount in a config (values, reserves, budgets), in currency units.
 pub const AMOUNT_MAX: f64 = 1e9;
 /// Atomic units per currency unit: every amount in the engine is an integer number of
@@ -405,6 +409,9 @@ pub struct TrustConfig {
     /// Honest advertisers each honest advertiser endorses, capped at
     /// `advertisers.count − 1`.
     pub edges_per_advertiser: u32,
+    /// Damping of the verifiers' EigenTrust, in `[0, 1)`: the share of trust that
+    /// flows along endorsements each step.
+    pub damping: f64,
 }
 
 impl TrustConfig {
@@ -426,6 +433,7 @@ impl Default for TrustConfig {
             weighting: Weighting::Eigentrust,
             seeds: 3,
             edges_per_advertiser: 3,
+            damping: DAMPING_DEFAULT,
         }
     }
 }
@@ -712,6 +720,12 @@ impl Config {
             0,
             ADVERTISERS_MAX.into(),
         )?;
+        if !(0.0..1.0).contains(&trust.damping) {
+            return Err(Error::value(
+                "trust.damping",
+                format!("must be in [0, 1), got {}", trust.damping),
+            ));
+        }
         if !(self.reputation.saturation >= 1.0 && self.reputation.saturation <= 1e9) {
             return Err(Error::value("reputation.saturation", "must be in [1, 1e9]"));
         }
@@ -812,6 +826,8 @@ mod tests {
         assert_eq!(config.trust.effective_seeds(2), 2);
         assert_eq!(config.trust.effective_edges(2), 1);
         assert!(error("[trust]\nseeds = 0").contains("`trust.seeds`"));
+        assert!(error("[trust]\ndamping = 1.0").contains("`trust.damping`"));
+        assert!(error("[trust]\ndamping = -0.1").contains("`trust.damping`"));
         assert!(
             error("[advertisers]\ncount = 2\n[bundlers]\ncount = 1\nclients = 3")
                 .contains("`bundlers.clients`")

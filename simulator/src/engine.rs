@@ -208,7 +208,7 @@ impl Simulation {
         let strategies = (0..config.advertisers.count).map(&mut factory).collect();
         let bundlers = agents::bundlers(&config);
         let graph = TrustGraph::build(&config, &issuers, &streams);
-        let weights = reputation::issuer_weights(&config, &graph);
+        let weights = reputation::issuer_weights(&config, &graph)?;
         let budgets: Vec<Option<u64>> = advertisers.iter().map(|a| a.budget_atomic).collect();
         let ledger = MarketLedger::open(&budgets, config.sybil.farms, config.bundlers.count)?;
         let reserve_atomic = to_atomic(config.auction.reserve);

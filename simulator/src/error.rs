@@ -50,6 +50,10 @@ pub enum Error {
     /// not verify, or a domain message cannot be built.
     #[error("crypto: {0}")]
     Crypto(String),
+    /// This error occurs when the product's trust weighting refuses the run's trust
+    /// graph (more advertisers or endorsements than `attn_receipts::limits` allows).
+    #[error("trust weighting: {0}")]
+    Trust(String),
     /// This error occurs when an output file or folder cannot be created or written.
     #[error("{path}: {source}")]
     Io {

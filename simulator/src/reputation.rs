@@ -13,9 +13,9 @@
 //!   Self-minted receipts count like earned ones, so Sybil personas score like (or
 //!   above) honest users.
 //! - `weighting = eigentrust`: issuers are weighted by the product's trust weighting
-//!   (personalised EigenTrust from the seed set over the advertisers' endorsements,
-//!   [`issuer_trust`]), relative to the seed set: `w_i = t_i / mean seed trust`
-//!   ([`issuer_weights`]). As in EigenTrust, an issuer's trust is then shared among the
+//!   (`attn_receipts::trust`: personalised EigenTrust from the seed set over the
+//!   advertisers' endorsements at `trust.damping`, [`issuer_trust`]), relative to the
+//!   seed set: `w_i = min(1, t_i / mean seed trust)`, 1 for a seed ([`issuer_weights`]). As in EigenTrust, an issuer's trust is then shared among the
 //!   receipts it issued (its out-edges to personas), normalised so that an issuer
 //!   issuing `Q` receipts (the median number issued by a seed issuer) gives each one
 //!   its full weight: a receipt of issuer `i` counts `w_i · Q / N_i`, where `N_i` is
@@ -25,9 +25,9 @@
 //!   Consequences, which the tests pin: a farm's keys that no seed reaches weigh 0, so
 //!   its personas score 0 and earn nothing; a farm's total weighted receipts are
 //!   exactly `Q · Σ_keys w_k`, whatever the number of its personas and however many
-//!   receipts its keys mint; and `Σ_keys w_k` is the farm's share of the trust that
-//!   flows in over its attack edges, whatever the number of its keys. Splitting the
-//!   farm's budget over more personas can only lower each one's score.
+//!   receipts its keys mint; and `Σ_keys w_k` is at most `d/(1 − d)` times the trust
+//!   that flows in over its attack edges, whatever the number of its keys. Splitting
+//!   the farm's budget over more personas can only lower each one's score.
 //!
 //! Advertisers use the score in the per-conversion value model: a direct advertiser
 //! estimates an impression on persona `u` at `value × base_rate × score(u)`; bundling
@@ -209,27 +209,28 @@ fn pick_distinct(rng: &mut crate::rng::AgentRng, n: u32, count: u32) -> Vec<u32>
 }
 
 /// Each issuer's weight under the configured weighting: all 1 with `none`; with
-/// `eigentrust`, its trust divided by the mean trust of the seed set (uncapped, so
-/// that a farm's total weight does not depend on how many keys share it).
-pub fn issuer_weights(config: &Config, graph: &TrustGraph) -> Vec<f64> {
+/// `eigentrust`, the product's weight (`attn_receipts::trust`): 1 for a seed, else its
+/// trust over the seed set's mean trust, capped at 1.
+///
+/// # Errors
+/// [`crate::Error::Trust`] when the product refuses the graph.
+pub fn issuer_weights(config: &Config, graph: &TrustGraph) -> Result<Vec<f64>, crate::Error> {
     match config.trust.weighting {
-        Weighting::None => vec![1.0; graph.nodes],
+        Weighting::None => Ok(vec![1.0; graph.nodes]),
         Weighting::Eigentrust => {
-            let trust = issuer_trust(graph);
-            let seed_mean = graph.seeds.iter().map(|s| trust[*s as usize]).sum::<f64>()
-                / graph.seeds.len().max(1) as f64;
-            trust
-                .iter()
-                .map(|t| if seed_mean > 0.0 { t / seed_mean } else { 0.0 })
-                .collect()
+            let trust = issuer_trust(config, graph)?;
+            Ok(crate::trust_adapter::weights(graph, &trust))
         }
     }
 }
 
 /// The trust of every issuer (summing to 1 over the graph) from the product's trust
-/// weighting.
-pub fn issuer_trust(graph: &TrustGraph) -> Vec<f64> {
-    crate::trust_adapter::eigentrust(graph)
+/// weighting, at the configured damping.
+///
+/// # Errors
+/// [`crate::Error::Trust`] when the product refuses the graph.
+pub fn issuer_trust(config: &Config, graph: &TrustGraph) -> Result<Vec<f64>, crate::Error> {
+    crate::trust_adapter::eigentrust(graph, config.trust.damping)
 }
 
 /// The round's scoring inputs, computed once per round from every view.
