@@ -110,8 +110,10 @@ pub fn rows(batch: &[Transfer], now_ms: u64) -> Vec<TransferRecord> {
         .collect()
 }
 
-/// Creates the baseline table in a SQLite ledger's database (same shape as `transfers`).
+/// Creates the baseline table in a SQLite ledger's database: the shape of `transfers`
+/// (same columns, the same virtual `epoch`, the same keys and indexes).
 pub async fn create_bare_table_sqlite(ledger: &SqliteLedger) -> Result<(), Error> {
+    let shift = crate::sqlite::HISTORY_EPOCH_SHIFT;
     for statement in [
         format!(
             "CREATE TABLE IF NOT EXISTS {BARE_TABLE} (sequence INTEGER PRIMARY KEY, \
@@ -120,13 +122,20 @@ pub async fn create_bare_table_sqlite(ledger: &SqliteLedger) -> Result<(), Error
              ledger INTEGER NOT NULL, code INTEGER NOT NULL, user_data INTEGER NOT NULL, \
              flags INTEGER NOT NULL, pending_id BLOB, timeout_ms INTEGER NOT NULL, \
              expires_at_ms INTEGER, status INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, \
-             debit_number INTEGER NOT NULL, credit_number INTEGER NOT NULL)"
+             debit_number INTEGER NOT NULL, credit_number INTEGER NOT NULL, \
+             epoch INTEGER GENERATED ALWAYS AS (sequence >> {shift}) VIRTUAL)"
         ),
         format!(
-            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_debit ON {BARE_TABLE} (debit_number, sequence)"
+            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_debit ON {BARE_TABLE} \
+             (epoch, debit_number, sequence)"
         ),
         format!(
-            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_credit ON {BARE_TABLE} (credit_number, sequence)"
+            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_credit ON {BARE_TABLE} \
+             (epoch, credit_number, sequence)"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_expiry ON {BARE_TABLE} (expires_at_ms) \
+             WHERE status = 2 AND expires_at_ms IS NOT NULL"
         ),
     ] {
         sqlx::query(AssertSqlSafe(statement))
@@ -137,24 +146,20 @@ pub async fn create_bare_table_sqlite(ledger: &SqliteLedger) -> Result<(), Error
     Ok(())
 }
 
-/// Inserts rows into the SQLite baseline table in one `BEGIN IMMEDIATE` transaction.
+/// Inserts rows into the SQLite baseline table in one `BEGIN IMMEDIATE` transaction,
+/// through the ledger's own writer connection (the same page cache, memory map and
+/// durable commit as a batch) with the same multi-row statements.
 pub async fn bare_insert_sqlite(
     ledger: &SqliteLedger,
     records: &[TransferRecord],
 ) -> Result<(), Error> {
-    let mut connection = ledger.pool().acquire().await.map_err(map_error)?;
-    let mut tx = connection
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(map_error)?;
     // The workload's account ids are small integers: use them as account numbers.
     let numbers: HashMap<AccountId, i64> = records
         .iter()
         .flat_map(|r| [r.transfer.debit_account, r.transfer.credit_account])
         .map(|id| (id, (id.0 & u128::from(u64::MAX >> 1)) as i64))
         .collect();
-    crate::sqlite::insert_transfer_rows(&mut tx, BARE_TABLE, records, &numbers).await?;
-    tx.commit().await.map_err(map_error)
+    ledger.insert_bare(BARE_TABLE, records, &numbers).await
 }
 
 /// Creates the baseline table in a PostgreSQL ledger's schema.
@@ -174,6 +179,10 @@ pub async fn create_bare_table_postgres(ledger: &PostgresLedger) -> Result<(), E
         ),
         format!(
             "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_credit ON {BARE_TABLE} (credit_account, sequence)"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {BARE_TABLE}_expiry ON {BARE_TABLE} (expires_at_ms) \
+             WHERE status = 2 AND expires_at_ms IS NOT NULL"
         ),
     ] {
         sqlx::query(AssertSqlSafe(statement))

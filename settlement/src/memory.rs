@@ -123,23 +123,11 @@ impl LedgerBackend for MemoryLedger {
     }
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
-        rules::validate_batch_len(ledgers.len())?;
-        for ledger in ledgers {
-            rules::validate_ledger(ledger)?;
-        }
         let mut state = self.state();
-        for ledger in ledgers {
-            if let Some(existing) = state.ledgers.get(&ledger.id)
-                && existing != ledger
-            {
-                return Err(Error::InvalidLedger {
-                    ledger: ledger.id,
-                    reason: "exists with a different currency or scale",
-                });
-            }
-        }
-        for ledger in ledgers {
-            state.ledgers.insert(ledger.id, *ledger);
+        let existing: HashMap<LedgerId, Ledger> =
+            state.ledgers.iter().map(|(id, l)| (*id, *l)).collect();
+        for ledger in rules::new_ledgers(&existing, ledgers)? {
+            state.ledgers.insert(ledger.id, ledger);
         }
         Ok(())
     }
@@ -155,19 +143,17 @@ impl LedgerBackend for MemoryLedger {
     ) -> Result<Vec<AccountOutcome>, Error> {
         rules::validate_batch_len(accounts.len())?;
         let mut state = self.state();
-        let mut outcomes = Vec::with_capacity(accounts.len());
-        for new in accounts {
-            let outcome = rules::create_account(
-                new,
-                state.accounts.get(&new.id),
-                state.ledgers.contains_key(&new.ledger),
-            );
-            if outcome == AccountOutcome::Created {
-                state.accounts.insert(new.id, Account::open(*new, now_ms));
-            }
-            outcomes.push(outcome);
+        let stored: HashMap<AccountId, Account> = accounts
+            .iter()
+            .filter_map(|new| state.accounts.get(&new.id).map(|a| (a.id, *a)))
+            .collect();
+        let ledgers: HashMap<LedgerId, Ledger> =
+            state.ledgers.iter().map(|(id, l)| (*id, *l)).collect();
+        let plan = rules::plan_accounts(accounts, stored, &ledgers, now_ms);
+        for account in plan.created {
+            state.accounts.insert(account.id, account);
         }
-        Ok(outcomes)
+        Ok(plan.outcomes)
     }
 
     async fn submit(&self, batch: &[Transfer], now_ms: u64) -> Result<Vec<TransferOutcome>, Error> {
@@ -231,13 +217,7 @@ impl LedgerBackend for MemoryLedger {
                 state.transfers.get(id).copied()
             })
             .collect();
-        let next_cursor = (page.len() == limit as usize)
-            .then(|| page.last().map(|r| r.sequence))
-            .flatten();
-        Ok(HistoryPage {
-            transfers: page,
-            next_cursor,
-        })
+        Ok(HistoryPage::new(page, limit))
     }
 
     async fn expire_pending(&self, now_ms: u64) -> Result<usize, Error> {

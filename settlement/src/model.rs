@@ -595,6 +595,20 @@ pub struct HistoryPage {
     pub next_cursor: Option<u64>,
 }
 
+impl HistoryPage {
+    /// A page of at most `limit` transfers read after a cursor: a full page carries
+    /// the cursor of its last transfer (there may be more), a shorter one none.
+    pub fn new(transfers: Vec<TransferRecord>, limit: u32) -> Self {
+        let next_cursor = (transfers.len() == limit as usize)
+            .then(|| transfers.last().map(|r| r.sequence))
+            .flatten();
+        Self {
+            transfers,
+            next_cursor,
+        }
+    }
+}
+
 /// What a balance query returns: posted and pending, both read from the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Earnings {

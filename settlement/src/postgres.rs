@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,7 +21,9 @@ use crate::model::{
     TransferId, TransferOutcome, TransferRecord, TransferStatus,
 };
 use crate::rules::{self, Plan, Snapshot};
-use crate::sql::{self, AccountRow, LedgerRow, TransferRow, map_error, stored, stored_user_data};
+use crate::sql::{
+    self, AccountRow, LedgerCache, LedgerRow, TransferRow, map_error, stored, stored_user_data,
+};
 
 /// Connections in the pool.
 pub const POSTGRES_CONNECTIONS_MAX: u32 = 16;
@@ -61,7 +62,7 @@ macro_rules! in_write_transaction {
 pub struct PostgresLedger {
     pool: PgPool,
     retry: RetryPolicy,
-    ledgers: RwLock<HashMap<LedgerId, Ledger>>,
+    ledgers: LedgerCache,
 }
 
 impl PostgresLedger {
@@ -100,19 +101,13 @@ impl PostgresLedger {
                 sqlx::migrate!("../migrations/postgres")
                     .run(&pool)
                     .await
-                    .map_err(|e| match e {
-                        sqlx::migrate::MigrateError::Execute(inner) => match map_error(inner) {
-                            Error::Database(text) => Error::Migration(text),
-                            other => other,
-                        },
-                        other => Error::Migration(other.to_string()),
-                    })
+                    .map_err(sql::migration_error)
             })
             .await?;
         Ok(Self {
             pool,
             retry,
-            ledgers: RwLock::new(HashMap::new()),
+            ledgers: LedgerCache::default(),
         })
     }
 
@@ -124,19 +119,6 @@ impl PostgresLedger {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    fn cached_ledgers(&self) -> HashMap<LedgerId, Ledger> {
-        self.ledgers
-            .read()
-            .map(|map| map.clone())
-            .unwrap_or_default()
-    }
-
-    fn remember_ledgers(&self, ledgers: &HashMap<LedgerId, Ledger>) {
-        if let Ok(mut map) = self.ledgers.write() {
-            map.clone_from(ledgers);
-        }
     }
 }
 
@@ -150,9 +132,7 @@ async fn load_ledgers(connection: &mut PgConnection) -> Result<HashMap<LedgerId,
             .fetch_all(&mut *connection)
             .await
             .map_err(map_error)?;
-    rows.into_iter()
-        .map(|row| sql::ledger_from_row(row).map(|l| (l.id, l)))
-        .collect()
+    sql::ledgers_from_rows(rows)
 }
 
 async fn load_accounts(
@@ -177,7 +157,7 @@ async fn load_accounts(
         .fetch_all(&mut *connection)
         .await
         .map_err(map_error)?;
-    rows.into_iter().map(sql::account_from_row).collect()
+    sql::accounts_from_rows(rows)
 }
 
 async fn load_transfers(
@@ -194,7 +174,7 @@ async fn load_transfers(
     .fetch_all(&mut *connection)
     .await
     .map_err(map_error)?;
-    rows.into_iter().map(sql::transfer_from_row).collect()
+    sql::transfers_from_rows(rows)
 }
 
 async fn write_account_updates(
@@ -338,33 +318,21 @@ async fn create_ledgers_tx(
         .execute(&mut *connection)
         .await
         .map_err(map_error)?;
-    let existing = load_ledgers(connection).await?;
-    let mut all = existing.clone();
-    for ledger in ledgers {
-        match existing.get(&ledger.id) {
-            Some(stored) if stored != ledger => {
-                return Err(Error::InvalidLedger {
+    let mut all = load_ledgers(connection).await?;
+    for ledger in rules::new_ledgers(&all, ledgers)? {
+        sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES ($1, $2, $3)")
+            .bind(
+                i32::try_from(ledger.id.0).map_err(|_| Error::InvalidLedger {
                     ledger: ledger.id,
-                    reason: "exists with a different currency or scale",
-                });
-            }
-            Some(_) => {}
-            None => {
-                sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES ($1, $2, $3)")
-                    .bind(
-                        i32::try_from(ledger.id.0).map_err(|_| Error::InvalidLedger {
-                            ledger: ledger.id,
-                            reason: "id above i32::MAX",
-                        })?,
-                    )
-                    .bind(ledger.currency.as_str())
-                    .bind(i32::try_from(ledger.scale).unwrap_or(i32::MAX))
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(map_error)?;
-                all.insert(ledger.id, *ledger);
-            }
-        }
+                    reason: "id above i32::MAX",
+                })?,
+            )
+            .bind(ledger.currency.as_str())
+            .bind(i32::try_from(ledger.scale).unwrap_or(i32::MAX))
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+        all.insert(ledger.id, ledger);
     }
     Ok(all)
 }
@@ -375,26 +343,14 @@ async fn create_accounts_tx(
     now_ms: u64,
 ) -> Result<Vec<AccountOutcome>, Error> {
     let ledgers = load_ledgers(connection).await?;
-    let mut ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut known: HashMap<AccountId, Account> = load_accounts(connection, &ids, true)
+    let ids = rules::unique_sorted(accounts.iter().map(|a| a.id));
+    let existing: HashMap<AccountId, Account> = load_accounts(connection, &ids, true)
         .await?
         .into_iter()
         .map(|a| (a.id, a))
         .collect();
-    let mut outcomes = Vec::with_capacity(accounts.len());
-    let mut created = Vec::new();
-    for new in accounts {
-        let outcome =
-            rules::create_account(new, known.get(&new.id), ledgers.contains_key(&new.ledger));
-        if outcome == AccountOutcome::Created {
-            let account = Account::open(*new, now_ms);
-            known.insert(new.id, account);
-            created.push(account);
-        }
-        outcomes.push(outcome);
-    }
+    let rules::AccountsPlan { outcomes, created } =
+        rules::plan_accounts(accounts, existing, &ledgers, now_ms);
     if !created.is_empty() {
         let ints = |f: fn(&Account) -> i64| -> Vec<i64> { created.iter().map(f).collect() };
         // A concurrent creation of the same id makes this fail with a unique violation:
@@ -443,23 +399,19 @@ async fn submit_tx(
     now_ms: u64,
     cached: &HashMap<LedgerId, Ledger>,
 ) -> Result<(Vec<TransferOutcome>, HashMap<LedgerId, Ledger>), Error> {
-    let ledgers = if batch
-        .iter()
-        .all(|t| t.flags.resolves_pending() || cached.contains_key(&t.ledger))
-    {
+    let ledgers = if rules::ledgers_known(batch, cached) {
         cached.clone()
     } else {
         load_ledgers(connection).await?
     };
     // Posts and voids may leave their accounts to the pending transfer: learn them
     // first (unlocked), lock every account in id order, then read under the locks.
-    let mut pending_ids: Vec<TransferId> = batch
-        .iter()
-        .filter(|t| t.flags.resolves_pending())
-        .map(|t| t.pending_id)
-        .collect();
-    pending_ids.sort_unstable();
-    pending_ids.dedup();
+    let pending_ids = rules::unique_sorted(
+        batch
+            .iter()
+            .filter(|t| t.flags.resolves_pending())
+            .map(|t| t.pending_id),
+    );
     let referenced_pending = load_transfers(connection, &pending_ids).await?;
     let locked_ids = rules::referenced_account_ids(batch, referenced_pending.iter());
     let accounts: HashMap<AccountId, Account> = load_accounts(connection, &locked_ids, true)
@@ -508,15 +460,14 @@ async fn expire_tx(connection: &mut PgConnection, now_ms: u64) -> Result<usize, 
         "{TRANSFER_SELECT} WHERE status = 2 AND expires_at_ms IS NOT NULL \
          AND expires_at_ms <= $1 ORDER BY expires_at_ms, sequence LIMIT $2"
     );
-    let candidates: Vec<TransferRecord> = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(select))
-        .bind(stored(now_ms))
-        .bind(rules::EXPIRE_BATCH_MAX as i64)
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(map_error)?
-        .into_iter()
-        .map(sql::transfer_from_row)
-        .collect::<Result<_, _>>()?;
+    let candidates = sql::transfers_from_rows(
+        sqlx::query_as::<_, TransferRow>(AssertSqlSafe(select))
+            .bind(stored(now_ms))
+            .bind(rules::EXPIRE_BATCH_MAX as i64)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_error)?,
+    )?;
     if candidates.is_empty() {
         return Ok(0);
     }
@@ -535,11 +486,7 @@ async fn expire_tx(connection: &mut PgConnection, now_ms: u64) -> Result<usize, 
         .collect();
     let changed = rules::plan_expiry(&due, &mut accounts, now_ms)?;
     write_account_updates(connection, &changed).await?;
-    let updates: Vec<(TransferId, TransferStatus)> = due
-        .iter()
-        .map(|r| (r.transfer.id, TransferStatus::PendingExpired))
-        .collect();
-    write_status_updates(connection, &updates).await?;
+    write_status_updates(connection, &rules::expiry_status_updates(&due)).await?;
     Ok(due.len())
 }
 
@@ -550,13 +497,11 @@ impl LedgerBackend for PostgresLedger {
     }
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
-        rules::validate_batch_len(ledgers.len())?;
-        for ledger in ledgers {
-            rules::validate_ledger(ledger)?;
-        }
+        // Refused before the transaction when invalid on their own.
+        rules::new_ledgers(&HashMap::new(), ledgers)?;
         let all =
             in_write_transaction!(self, connection => create_ledgers_tx(connection, ledgers))?;
-        self.remember_ledgers(&all);
+        self.ledgers.set(&all);
         Ok(())
     }
 
@@ -581,26 +526,22 @@ impl LedgerBackend for PostgresLedger {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let cached = self.cached_ledgers();
+        let cached = self.ledgers.get();
         let (outcomes, ledgers) = in_write_transaction!(self, connection => submit_tx(connection, batch, now_ms, &cached))?;
-        self.remember_ledgers(&ledgers);
+        self.ledgers.set(&ledgers);
         Ok(outcomes)
     }
 
     async fn lookup_accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>, Error> {
         rules::validate_batch_len(ids.len())?;
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = rules::unique_sorted(ids.iter().copied());
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         load_accounts(&mut connection, &ids, false).await
     }
 
     async fn lookup_transfers(&self, ids: &[TransferId]) -> Result<Vec<TransferRecord>, Error> {
         rules::validate_batch_len(ids.len())?;
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = rules::unique_sorted(ids.iter().copied());
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         let mut found = load_transfers(&mut connection, &ids).await?;
         found.sort_unstable_by_key(|r| r.transfer.id);
@@ -618,7 +559,7 @@ impl LedgerBackend for PostgresLedger {
         .fetch_all(&self.pool)
         .await
         .map_err(map_error)?;
-        rows.into_iter().map(sql::account_from_row).collect()
+        sql::accounts_from_rows(rows)
     }
 
     async fn history(
@@ -643,17 +584,7 @@ impl LedgerBackend for PostgresLedger {
             .fetch_all(&self.pool)
             .await
             .map_err(map_error)?;
-        let transfers: Vec<TransferRecord> = rows
-            .into_iter()
-            .map(sql::transfer_from_row)
-            .collect::<Result<_, _>>()?;
-        let next_cursor = (transfers.len() == limit as usize)
-            .then(|| transfers.last().map(|r| r.sequence))
-            .flatten();
-        Ok(HistoryPage {
-            transfers,
-            next_cursor,
-        })
+        Ok(HistoryPage::new(sql::transfers_from_rows(rows)?, limit))
     }
 
     async fn expire_pending(&self, now_ms: u64) -> Result<usize, Error> {
@@ -669,23 +600,20 @@ impl LedgerBackend for PostgresLedger {
             .await
             .map_err(map_error)?;
         let ledgers = load_ledgers(&mut tx).await?;
-        let accounts: Vec<Account> =
+        let accounts = sql::accounts_from_rows(
             sqlx::query_as::<_, AccountRow>(AssertSqlSafe(format!("{ACCOUNT_SELECT} ORDER BY id")))
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(map_error)?
-                .into_iter()
-                .map(sql::account_from_row)
-                .collect::<Result<_, _>>()?;
-        let transfers: Vec<TransferRecord> = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(
-            format!("{TRANSFER_SELECT} ORDER BY sequence"),
-        ))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_error)?
-        .into_iter()
-        .map(sql::transfer_from_row)
-        .collect::<Result<_, _>>()?;
+                .map_err(map_error)?,
+        )?;
+        let transfers = sql::transfers_from_rows(
+            sqlx::query_as::<_, TransferRow>(AssertSqlSafe(format!(
+                "{TRANSFER_SELECT} ORDER BY sequence"
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?,
+        )?;
         tx.commit().await.map_err(map_error)?;
         Ok(check::check(ledgers.values(), &accounts, &transfers))
     }

@@ -203,17 +203,102 @@ pub fn validate_transfer(transfer: &Transfer) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// The transfer ids a batch reads: its own ids and the pending transfers it names.
-/// Sorted, deduplicated.
-pub fn referenced_transfer_ids(batch: &[Transfer]) -> Vec<TransferId> {
-    let mut ids: Vec<TransferId> = batch
-        .iter()
-        .flat_map(|t| [t.id, t.pending_id])
-        .filter(|id| id.0 != 0)
-        .collect();
+/// The ledgers of `requested` that `existing` lacks, each once, after validating
+/// them all: what a `create_ledgers` call must insert. [`Error::InvalidLedger`] if one
+/// is defined (stored, or earlier in `requested`) with another currency or scale.
+pub fn new_ledgers(
+    existing: &HashMap<LedgerId, Ledger>,
+    requested: &[Ledger],
+) -> Result<Vec<Ledger>, Error> {
+    validate_batch_len(requested.len())?;
+    let mut fresh: Vec<Ledger> = Vec::new();
+    for ledger in requested {
+        validate_ledger(ledger)?;
+        let defined = existing
+            .get(&ledger.id)
+            .or_else(|| fresh.iter().find(|l| l.id == ledger.id));
+        match defined {
+            Some(stored) if stored != ledger => {
+                return Err(Error::InvalidLedger {
+                    ledger: ledger.id,
+                    reason: "exists with a different currency or scale",
+                });
+            }
+            Some(_) => {}
+            None => fresh.push(*ledger),
+        }
+    }
+    Ok(fresh)
+}
+
+/// What a `create_accounts` call does: one outcome per account, in order, and the
+/// accounts to insert.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountsPlan {
+    /// One outcome per requested account, in order.
+    pub outcomes: Vec<AccountOutcome>,
+    /// The accounts created, in request order.
+    pub created: Vec<Account>,
+}
+
+/// Plans a `create_accounts` call over the stored accounts among the requested ids
+/// (`stored`; see [`unique_sorted`]) and the defined ledgers: a repeated id is
+/// created once, then compared like a stored account.
+pub fn plan_accounts(
+    accounts: &[NewAccount],
+    mut stored: HashMap<AccountId, Account>,
+    ledgers: &HashMap<LedgerId, Ledger>,
+    now_ms: u64,
+) -> AccountsPlan {
+    let mut plan = AccountsPlan {
+        outcomes: Vec::with_capacity(accounts.len()),
+        created: Vec::new(),
+    };
+    for new in accounts {
+        let outcome = create_account(new, stored.get(&new.id), ledgers.contains_key(&new.ledger));
+        if outcome == AccountOutcome::Created {
+            let account = Account::open(*new, now_ms);
+            stored.insert(new.id, account);
+            plan.created.push(account);
+        }
+        plan.outcomes.push(outcome);
+    }
+    plan
+}
+
+/// `ids` sorted and deduplicated: what a backend reads for a lookup or a batch.
+pub fn unique_sorted<T: Ord + Copy>(ids: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut ids: Vec<T> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// Whether `ledgers` (a backend's cache) defines every ledger `batch` names. Ledgers
+/// never change once defined, so a backend reads them again only when this is false
+/// (a ledger may have been defined since, or the batch names one that does not exist).
+pub fn ledgers_known(batch: &[Transfer], ledgers: &HashMap<LedgerId, Ledger>) -> bool {
+    batch
+        .iter()
+        .all(|t| t.flags.resolves_pending() || ledgers.contains_key(&t.ledger))
+}
+
+/// The status updates of an expiry: every due transfer becomes `PendingExpired`.
+pub fn expiry_status_updates(due: &[TransferRecord]) -> Vec<(TransferId, TransferStatus)> {
+    due.iter()
+        .map(|r| (r.transfer.id, TransferStatus::PendingExpired))
+        .collect()
+}
+
+/// The transfer ids a batch reads: its own ids and the pending transfers it names.
+/// Sorted, deduplicated.
+pub fn referenced_transfer_ids(batch: &[Transfer]) -> Vec<TransferId> {
+    unique_sorted(
+        batch
+            .iter()
+            .flat_map(|t| [t.id, t.pending_id])
+            .filter(|id| id.0 != 0),
+    )
 }
 
 /// The account ids a batch reads, given the stored transfers it references (a post or
@@ -223,19 +308,17 @@ pub fn referenced_account_ids<'a>(
     batch: &[Transfer],
     stored: impl IntoIterator<Item = &'a TransferRecord>,
 ) -> Vec<AccountId> {
-    let mut ids: Vec<AccountId> = batch
-        .iter()
-        .flat_map(|t| [t.debit_account, t.credit_account])
-        .chain(
-            stored
-                .into_iter()
-                .flat_map(|r| [r.transfer.debit_account, r.transfer.credit_account]),
-        )
-        .filter(|id| id.0 != 0)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    unique_sorted(
+        batch
+            .iter()
+            .flat_map(|t| [t.debit_account, t.credit_account])
+            .chain(
+                stored
+                    .into_iter()
+                    .flat_map(|r| [r.transfer.debit_account, r.transfer.credit_account]),
+            )
+            .filter(|id| id.0 != 0),
+    )
 }
 
 /// What a batch may read, loaded by the backend inside its transaction: every ledger,

@@ -1,6 +1,9 @@
 //! What the SQLite and PostgreSQL backends share: row shapes, conversions between
 //! stored integers and the model, and the mapping of database errors to [`Error`].
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use attn_receipts::Currency;
 
 use crate::error::Error;
@@ -167,6 +170,53 @@ pub(crate) fn map_error(error: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => Error::Unavailable(error.to_string()),
         _ => Error::Database(error.to_string()),
+    }
+}
+
+/// The migration error of a backend: a failing statement is [`Error::Migration`]
+/// unless it is transient (busy, unavailable), which the caller may retry.
+pub(crate) fn migration_error(error: sqlx::migrate::MigrateError) -> Error {
+    match error {
+        sqlx::migrate::MigrateError::Execute(inner) => match map_error(inner) {
+            Error::Database(text) => Error::Migration(text),
+            other => other,
+        },
+        other => Error::Migration(other.to_string()),
+    }
+}
+
+/// Accounts as read, converted.
+pub(crate) fn accounts_from_rows(rows: Vec<AccountRow>) -> Result<Vec<Account>, Error> {
+    rows.into_iter().map(account_from_row).collect()
+}
+
+/// Transfers as read, converted.
+pub(crate) fn transfers_from_rows(rows: Vec<TransferRow>) -> Result<Vec<TransferRecord>, Error> {
+    rows.into_iter().map(transfer_from_row).collect()
+}
+
+/// Ledgers as read, by id.
+pub(crate) fn ledgers_from_rows(rows: Vec<LedgerRow>) -> Result<HashMap<LedgerId, Ledger>, Error> {
+    rows.into_iter()
+        .map(|row| ledger_from_row(row).map(|l| (l.id, l)))
+        .collect()
+}
+
+/// The ledgers a database backend has seen defined. Ledgers never change once
+/// defined, so a batch naming only known ledgers needs not read them (see
+/// [`crate::rules::ledgers_known`]).
+#[derive(Default)]
+pub(crate) struct LedgerCache(RwLock<HashMap<LedgerId, Ledger>>);
+
+impl LedgerCache {
+    pub(crate) fn get(&self) -> HashMap<LedgerId, Ledger> {
+        self.0.read().map(|map| map.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set(&self, ledgers: &HashMap<LedgerId, Ledger>) {
+        if let Ok(mut map) = self.0.write() {
+            map.clone_from(ledgers);
+        }
     }
 }
 

@@ -3,11 +3,26 @@
 //! database in memory. Writers are serialised: in this process by a mutex, across
 //! processes by `BEGIN IMMEDIATE` (the write lock is taken before the snapshot is
 //! read, so flags hold whatever runs concurrently).
+//!
+//! # Durability
+//! In WAL mode with `synchronous = FULL`, SQLite appends a transaction's pages to the
+//! write-ahead log and `fsync`s the log before `COMMIT` returns; `submit` returns only
+//! after that. An acknowledged batch is therefore on disk: a killed process, a kernel
+//! crash or a power cut (on a disk that honours `fsync`) cannot lose it, and recovery
+//! replays the log. (`NORMAL` would `fsync` only at checkpoints: safe from a killed
+//! process, but the last acknowledged batches could vanish with the power; it is not
+//! used.)
+//!
+//! # Cost of a batch
+//! A commit writes every page it dirtied, whole, to the log; the page count, not the
+//! row count, is what a batch costs. So: account sums are aggregated per batch and
+//! written once per account; history is indexed by epoch (see
+//! [`HISTORY_EPOCH_SHIFT`]); ids are looked up with one statement per batch; rows are
+//! written with multi-row statements of a few fixed sizes, prepared once.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,8 +41,8 @@ use crate::model::{
 };
 use crate::rules::{self, Plan, Snapshot};
 use crate::sql::{
-    self, ACCOUNT_COLUMNS, AccountRow, LedgerRow, TRANSFER_COLUMNS, TransferRow, chunk_sizes,
-    map_error, placeholders, stored, stored_user_data,
+    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TRANSFER_COLUMNS, TransferRow,
+    chunk_sizes, map_error, placeholders, stored, stored_user_data,
 };
 
 /// How long a writer waits for another process's write lock before `SQLITE_BUSY`.
@@ -39,11 +54,24 @@ pub const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// Connections of a file-backed pool (one writer at a time; the rest read).
 pub const SQLITE_CONNECTIONS_MAX: u32 = 4;
 /// The most rows per multi-row statement (SQLite allows 32,766 parameters).
-const ROWS_PER_STATEMENT_MAX: usize = 256;
-/// The most ids per `IN (…)` lookup.
-const IDS_PER_LOOKUP_MAX: usize = 512;
+const ROWS_PER_STATEMENT_MAX: usize = 1_024;
+/// The most ids per `IN (…)` lookup: a whole batch's in one statement.
+const IDS_PER_LOOKUP_MAX: usize = 8_192;
+/// Parameters per inserted transfer row.
+const TRANSFER_INSERT_WIDTH: usize = 16;
+/// SQLite's most parameters per statement.
+const PARAMETERS_MAX: usize = 32_766;
 
-const _: () = assert!(ROWS_PER_STATEMENT_MAX * 15 < 32_766);
+const _: () = assert!(ROWS_PER_STATEMENT_MAX * TRANSFER_INSERT_WIDTH <= PARAMETERS_MAX);
+const _: () = assert!(IDS_PER_LOOKUP_MAX <= PARAMETERS_MAX);
+const _: () = assert!(IDS_PER_LOOKUP_MAX >= crate::rules::BATCH_MAX);
+
+/// History is indexed by epoch, `sequence >> HISTORY_EPOCH_SHIFT` (16,384 transfers;
+/// the generated column `transfers.epoch` of the migrations): a batch adds its
+/// history entries to the current epoch's part of each index, so the pages it dirties
+/// stay few however large the ledger grows; a history read visits one index range per
+/// epoch after its cursor.
+pub const HISTORY_EPOCH_SHIFT: u32 = 14;
 
 /// Runs `$body` (an expression using `$connection` and `$cache`) in a write
 /// transaction (`BEGIN IMMEDIATE`, in-process writers serialised on one connection),
@@ -180,7 +208,7 @@ pub struct SqliteLedger {
     writer: tokio::sync::Mutex<Writer>,
     hold_writer: bool,
     retry: RetryPolicy,
-    ledgers: RwLock<HashMap<LedgerId, Ledger>>,
+    ledgers: LedgerCache,
 }
 
 impl SqliteLedger {
@@ -235,13 +263,7 @@ impl SqliteLedger {
         sqlx::migrate!("../migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| match e {
-                sqlx::migrate::MigrateError::Execute(inner) => match map_error(inner) {
-                    Error::Database(text) => Error::Migration(text),
-                    other => other,
-                },
-                other => Error::Migration(other.to_string()),
-            })?;
+            .map_err(sql::migration_error)?;
         Ok(Self {
             pool,
             writer: tokio::sync::Mutex::new(Writer {
@@ -250,7 +272,7 @@ impl SqliteLedger {
             }),
             hold_writer: false,
             retry,
-            ledgers: RwLock::new(HashMap::new()),
+            ledgers: LedgerCache::default(),
         })
     }
 
@@ -265,17 +287,19 @@ impl SqliteLedger {
         &self.pool
     }
 
-    fn cached_ledgers(&self) -> HashMap<LedgerId, Ledger> {
-        self.ledgers
-            .read()
-            .map(|map| map.clone())
-            .unwrap_or_default()
-    }
-
-    fn remember_ledgers(&self, ledgers: &HashMap<LedgerId, Ledger>) {
-        if let Ok(mut map) = self.ledgers.write() {
-            map.clone_from(ledgers);
-        }
+    /// Inserts `records` into `table` (a table of the shape of `transfers`) in one
+    /// transaction through the writer's connection, exactly as a batch's rows are
+    /// written: the benchmarks' bare baseline.
+    pub(crate) async fn insert_bare(
+        &self,
+        table: &str,
+        records: &[TransferRecord],
+        numbers: &HashMap<AccountId, i64>,
+    ) -> Result<(), Error> {
+        in_write_transaction!(self, connection, _cache => async {
+            let first = next_sequence(connection, table).await?;
+            insert_transfer_rows(connection, table, records, numbers, first).await
+        })
     }
 }
 
@@ -287,9 +311,18 @@ async fn load_ledgers(
             .fetch_all(&mut *connection)
             .await
             .map_err(map_error)?;
-    rows.into_iter()
-        .map(|row| sql::ledger_from_row(row).map(|l| (l.id, l)))
-        .collect()
+    sql::ledgers_from_rows(rows)
+}
+
+/// The sequence the next row of `table` gets: sequences are assigned by the writer,
+/// under the write lock, so it knows each row's epoch.
+async fn next_sequence(connection: &mut SqliteConnection, table: &str) -> Result<i64, Error> {
+    let sql = format!("SELECT coalesce(max(sequence), 0) + 1 FROM {table}");
+    let (next,): (i64,) = sqlx::query_as(AssertSqlSafe(sql))
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    Ok(next)
 }
 
 /// An account as read with its `number` (the rowid keying the history indexes).
@@ -439,13 +472,14 @@ async fn write_status_updates(
     Ok(())
 }
 
-/// Inserts transfer rows with multi-row statements (also used by the benchmark's bare
-/// baseline, into a table of the same shape).
-pub async fn insert_transfer_rows(
+/// Inserts transfer rows with multi-row statements, with sequences from `first` on
+/// (also the benchmark's bare baseline, into a table of the same shape).
+async fn insert_transfer_rows(
     connection: &mut SqliteConnection,
     table: &str,
     records: &[TransferRecord],
     numbers: &HashMap<AccountId, i64>,
+    first: i64,
 ) -> Result<(), Error> {
     let number = |id: &AccountId| {
         numbers
@@ -456,15 +490,16 @@ pub async fn insert_transfer_rows(
     let mut offset = 0;
     for size in chunk_sizes(records.len(), ROWS_PER_STATEMENT_MAX) {
         let sql = format!(
-            "INSERT INTO {table} (id, debit_account, credit_account, amount, ledger, code, \
-             user_data, flags, pending_id, timeout_ms, expires_at_ms, status, created_at_ms, \
-             debit_number, credit_number) VALUES {}",
-            placeholders(size, 15)
+            "INSERT INTO {table} (sequence, id, debit_account, credit_account, amount, ledger, \
+             code, user_data, flags, pending_id, timeout_ms, expires_at_ms, status, \
+             created_at_ms, debit_number, credit_number) VALUES {}",
+            placeholders(size, TRANSFER_INSERT_WIDTH)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for record in &records[offset..offset + size] {
+        for (index, record) in records[offset..offset + size].iter().enumerate() {
             let t = &record.transfer;
             query = query
+                .bind(first + (offset + index) as i64)
                 .bind(t.id.to_bytes().to_vec())
                 .bind(t.debit_account.to_bytes().to_vec())
                 .bind(t.credit_account.to_bytes().to_vec())
@@ -491,28 +526,16 @@ async fn create_ledgers_tx(
     connection: &mut SqliteConnection,
     ledgers: &[Ledger],
 ) -> Result<HashMap<LedgerId, Ledger>, Error> {
-    let existing = load_ledgers(connection).await?;
-    let mut all = existing.clone();
-    for ledger in ledgers {
-        match existing.get(&ledger.id) {
-            Some(stored) if stored != ledger => {
-                return Err(Error::InvalidLedger {
-                    ledger: ledger.id,
-                    reason: "exists with a different currency or scale",
-                });
-            }
-            Some(_) => {}
-            None => {
-                sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES (?, ?, ?)")
-                    .bind(i64::from(ledger.id.0))
-                    .bind(ledger.currency.as_str())
-                    .bind(i64::from(ledger.scale))
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(map_error)?;
-                all.insert(ledger.id, *ledger);
-            }
-        }
+    let mut all = load_ledgers(connection).await?;
+    for ledger in rules::new_ledgers(&all, ledgers)? {
+        sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES (?, ?, ?)")
+            .bind(i64::from(ledger.id.0))
+            .bind(ledger.currency.as_str())
+            .bind(i64::from(ledger.scale))
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+        all.insert(ledger.id, ledger);
     }
     Ok(all)
 }
@@ -523,26 +546,14 @@ async fn create_accounts_tx(
     now_ms: u64,
 ) -> Result<Vec<AccountOutcome>, Error> {
     let ledgers = load_ledgers(connection).await?;
-    let mut ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut known: HashMap<AccountId, Account> = load_accounts(connection, &ids)
+    let ids = rules::unique_sorted(accounts.iter().map(|a| a.id));
+    let existing: HashMap<AccountId, Account> = load_accounts(connection, &ids)
         .await?
         .into_iter()
         .map(|a| (a.id, a))
         .collect();
-    let mut outcomes = Vec::with_capacity(accounts.len());
-    let mut created = Vec::new();
-    for new in accounts {
-        let outcome =
-            rules::create_account(new, known.get(&new.id), ledgers.contains_key(&new.ledger));
-        if outcome == AccountOutcome::Created {
-            let account = Account::open(*new, now_ms);
-            known.insert(new.id, account);
-            created.push(account);
-        }
-        outcomes.push(outcome);
-    }
+    let rules::AccountsPlan { outcomes, created } =
+        rules::plan_accounts(accounts, existing, &ledgers, now_ms);
     let mut offset = 0;
     for size in chunk_sizes(created.len(), ROWS_PER_STATEMENT_MAX) {
         let sql = format!(
@@ -576,12 +587,7 @@ async fn submit_tx(
     now_ms: u64,
     cached: &HashMap<LedgerId, Ledger>,
 ) -> Result<(Vec<TransferOutcome>, HashMap<LedgerId, Ledger>), Error> {
-    // Ledgers never change once defined: the cache is enough unless the batch names
-    // one it does not know (then it may be new, or refused as not found).
-    let ledgers = if batch
-        .iter()
-        .all(|t| t.flags.resolves_pending() || cached.contains_key(&t.ledger))
-    {
+    let ledgers = if rules::ledgers_known(batch, cached) {
         cached.clone()
     } else {
         load_ledgers(connection).await?
@@ -641,10 +647,7 @@ async fn expire_tx(
         .fetch_all(&mut *connection)
         .await
         .map_err(map_error)?;
-    let due: Vec<TransferRecord> = rows
-        .into_iter()
-        .map(sql::transfer_from_row)
-        .collect::<Result<_, _>>()?;
+    let due = sql::transfers_from_rows(rows)?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -660,11 +663,7 @@ async fn expire_tx(
             cache.stage(*number, *account);
         }
     }
-    let updates: Vec<(TransferId, TransferStatus)> = due
-        .iter()
-        .map(|r| (r.transfer.id, TransferStatus::PendingExpired))
-        .collect();
-    write_status_updates(connection, &updates).await?;
+    write_status_updates(connection, &rules::expiry_status_updates(&due)).await?;
     Ok(due.len())
 }
 
@@ -675,8 +674,23 @@ async fn apply_plan(
 ) -> Result<(), Error> {
     write_account_updates(connection, &plan.account_updates, numbers).await?;
     write_status_updates(connection, &plan.status_updates).await?;
-    insert_transfer_rows(connection, "transfers", &plan.inserts, numbers).await
+    if plan.inserts.is_empty() {
+        return Ok(());
+    }
+    let first = next_sequence(connection, "transfers").await?;
+    insert_transfer_rows(connection, "transfers", &plan.inserts, numbers, first).await?;
+    // A batch spans at most two epochs (BATCH_MAX < 2^HISTORY_EPOCH_SHIFT).
+    let last = first + plan.inserts.len() as i64 - 1;
+    sqlx::query("INSERT OR IGNORE INTO transfer_epochs (epoch) VALUES (?), (?)")
+        .bind(first >> HISTORY_EPOCH_SHIFT)
+        .bind(last >> HISTORY_EPOCH_SHIFT)
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    Ok(())
 }
+
+const _: () = assert!(crate::rules::BATCH_MAX < 1 << HISTORY_EPOCH_SHIFT);
 
 #[async_trait]
 impl LedgerBackend for SqliteLedger {
@@ -685,12 +699,10 @@ impl LedgerBackend for SqliteLedger {
     }
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
-        rules::validate_batch_len(ledgers.len())?;
-        for ledger in ledgers {
-            rules::validate_ledger(ledger)?;
-        }
+        // Refused before the transaction when invalid on their own.
+        rules::new_ledgers(&HashMap::new(), ledgers)?;
         let all = in_write_transaction!(self, connection, _cache => create_ledgers_tx(connection, ledgers))?;
-        self.remember_ledgers(&all);
+        self.ledgers.set(&all);
         Ok(())
     }
 
@@ -715,17 +727,15 @@ impl LedgerBackend for SqliteLedger {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let cached = self.cached_ledgers();
+        let cached = self.ledgers.get();
         let (outcomes, ledgers) = in_write_transaction!(self, connection, cache => submit_tx(connection, cache, batch, now_ms, &cached))?;
-        self.remember_ledgers(&ledgers);
+        self.ledgers.set(&ledgers);
         Ok(outcomes)
     }
 
     async fn lookup_accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>, Error> {
         rules::validate_batch_len(ids.len())?;
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = rules::unique_sorted(ids.iter().copied());
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         let mut found = load_accounts(&mut connection, &ids).await?;
         found.sort_unstable_by_key(|a| a.id);
@@ -734,9 +744,7 @@ impl LedgerBackend for SqliteLedger {
 
     async fn lookup_transfers(&self, ids: &[TransferId]) -> Result<Vec<TransferRecord>, Error> {
         rules::validate_batch_len(ids.len())?;
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = rules::unique_sorted(ids.iter().copied());
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         let mut found = load_transfers(&mut connection, &ids).await?;
         found.sort_unstable_by_key(|r| r.transfer.id);
@@ -754,7 +762,7 @@ impl LedgerBackend for SqliteLedger {
             .fetch_all(&self.pool)
             .await
             .map_err(map_error)?;
-        rows.into_iter().map(sql::account_from_row).collect()
+        sql::accounts_from_rows(rows)
     }
 
     async fn history(
@@ -764,36 +772,45 @@ impl LedgerBackend for SqliteLedger {
         limit: u32,
     ) -> Result<HistoryPage, Error> {
         rules::validate_history_limit(limit)?;
-        let id = account.to_bytes().to_vec();
         let cursor = stored(after.unwrap_or(0));
+        // Per side, the epochs from the cursor's on in order, and in each the account's
+        // range of the epoch index in sequence order: rows come out by sequence, so
+        // `LIMIT` stops the scan (no sort), and an epoch without the account costs one
+        // index probe.
+        let side = |column: &str, index: &str| {
+            format!(
+                "SELECT sequence FROM (SELECT t.sequence FROM transfer_epochs AS e \
+                 CROSS JOIN transfers AS t INDEXED BY {index} \
+                 ON t.epoch = e.epoch AND t.{column} = ?1 AND t.sequence > ?2 \
+                 WHERE e.epoch >= ?3 ORDER BY e.epoch, t.sequence LIMIT ?4)"
+            )
+        };
         let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE sequence IN ( \
-               SELECT sequence FROM (SELECT sequence FROM transfers WHERE debit_number = \
-                 (SELECT number FROM accounts WHERE id = ?1) AND sequence > ?2 \
-                 ORDER BY sequence LIMIT ?3) \
-               UNION SELECT sequence FROM (SELECT sequence FROM transfers WHERE credit_number = \
-                 (SELECT number FROM accounts WHERE id = ?1) AND sequence > ?2 \
-                 ORDER BY sequence LIMIT ?3)) \
-             ORDER BY sequence LIMIT ?3"
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE sequence IN ({} UNION {}) \
+             ORDER BY sequence LIMIT ?4",
+            side("debit_number", "transfers_history_debit"),
+            side("credit_number", "transfers_history_credit"),
         );
-        let rows: Vec<TransferRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(cursor)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        let mut tx = connection.begin().await.map_err(map_error)?;
+        let number: Option<(i64,)> = sqlx::query_as("SELECT number FROM accounts WHERE id = ?")
+            .bind(account.to_bytes().to_vec())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_error)?;
-        let transfers: Vec<TransferRecord> = rows
-            .into_iter()
-            .map(sql::transfer_from_row)
-            .collect::<Result<_, _>>()?;
-        let next_cursor = (transfers.len() == limit as usize)
-            .then(|| transfers.last().map(|r| r.sequence))
-            .flatten();
-        Ok(HistoryPage {
-            transfers,
-            next_cursor,
-        })
+        let Some((number,)) = number else {
+            return Ok(HistoryPage::new(Vec::new(), limit));
+        };
+        let rows: Vec<TransferRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(number)
+            .bind(cursor)
+            .bind(cursor >> HISTORY_EPOCH_SHIFT)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(HistoryPage::new(sql::transfers_from_rows(rows)?, limit))
     }
 
     async fn expire_pending(&self, now_ms: u64) -> Result<usize, Error> {
@@ -806,21 +823,19 @@ impl LedgerBackend for SqliteLedger {
         let mut tx = connection.begin().await.map_err(map_error)?;
         let ledgers = load_ledgers(&mut tx).await?;
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id");
-        let accounts: Vec<Account> = sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?
-            .into_iter()
-            .map(sql::account_from_row)
-            .collect::<Result<_, _>>()?;
+        let accounts = sql::accounts_from_rows(
+            sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?,
+        )?;
         let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY sequence");
-        let transfers: Vec<TransferRecord> = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?
-            .into_iter()
-            .map(sql::transfer_from_row)
-            .collect::<Result<_, _>>()?;
+        let transfers = sql::transfers_from_rows(
+            sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?,
+        )?;
         tx.commit().await.map_err(map_error)?;
         Ok(check::check(ledgers.values(), &accounts, &transfers))
     }

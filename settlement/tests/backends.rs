@@ -283,3 +283,73 @@ async fn postgres_connections_killed_between_batches_are_retried() {
     let _ = admin.close().await;
     schemas.drop_all().await;
 }
+
+/// History is indexed by epoch on SQLite (`HISTORY_EPOCH_SHIFT`): an account's pages
+/// across several epochs, one of them without the account, from the start and from a
+/// cursor in the middle, are exactly the in-memory reference's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_history_across_epochs_is_the_reference_history() {
+    use attn_settlement::rules::BATCH_MAX;
+    use attn_settlement::sqlite::HISTORY_EPOCH_SHIFT;
+    let sqlite = SqliteLedger::open_memory()
+        .await
+        .expect("open sqlite memory");
+    let memory = MemoryLedger::new();
+    let ledgers: [&dyn LedgerBackend; 2] = [&sqlite, &memory];
+    for ledger in ledgers {
+        testing::setup(ledger, &[2, 3, 4], AccountFlags::NONE).await;
+    }
+    // Five full batches: sequences 1..=40,945, epochs 0, 1 and 2. Account 2 appears in
+    // the first and the last batch only (epochs 0 and 2), account 4 in every batch.
+    let batches = 5u128;
+    let mut next_id = 1_000u128;
+    for round in 0..batches {
+        let batch: Vec<_> = (0..BATCH_MAX as u128)
+            .map(|i| {
+                next_id += 1;
+                let to = if (round == 0 || round == batches - 1) && i % 3_000 == 7 {
+                    2
+                } else if i % 1_000 == 11 {
+                    4
+                } else {
+                    3
+                };
+                single(next_id, CLEARING, to, 1)
+            })
+            .collect();
+        for ledger in ledgers {
+            let outcomes = ledger.submit(&batch, 1).await.expect("submit");
+            assert!(outcomes.iter().all(|o| o.is_recorded()));
+        }
+    }
+    let total = batches * BATCH_MAX as u128;
+    assert!(
+        total >> HISTORY_EPOCH_SHIFT >= 2,
+        "the batches span three epochs"
+    );
+    for (account, limit, start) in [
+        (2, 2, None),
+        (4, 3, None),
+        (4, 7, Some(20_000)),
+        (3, 5_000, None),
+    ] {
+        let (mut cursors, mut pages) = ([start; 2], [Vec::new(), Vec::new()]);
+        for (index, ledger) in ledgers.iter().enumerate() {
+            loop {
+                let page = ledger
+                    .history(attn_settlement::AccountId(account), cursors[index], limit)
+                    .await
+                    .expect("history");
+                pages[index].push(page.clone());
+                match page.next_cursor {
+                    Some(next) => cursors[index] = Some(next),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(pages[0], pages[1], "account {account}, limit {limit}");
+        let seen: usize = pages[0].iter().map(|p| p.transfers.len()).sum();
+        assert!(seen > 0, "account {account} has history");
+    }
+    assert!(sqlite.check().await.expect("check").is_ok());
+}

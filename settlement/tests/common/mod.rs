@@ -42,7 +42,9 @@ pub async fn postgres_url() -> Option<String> {
     }
 }
 
-/// A fresh schema per ledger, dropped by [`TestSchemas::drop_all`].
+/// A fresh schema per ledger, dropped by [`TestSchemas::drop_all`], or when the value
+/// is dropped without it (a failing test unwinding), so no `attn_test_*` schema
+/// outlives its test.
 pub struct TestSchemas {
     url: String,
     created: Vec<(String, Arc<PostgresLedger>)>,
@@ -88,11 +90,12 @@ impl TestSchemas {
     }
 
     /// Closes every ledger and drops every schema.
-    pub async fn drop_all(self) {
+    pub async fn drop_all(mut self) {
+        let created = std::mem::take(&mut self.created);
         let mut admin = PgConnection::connect(&self.url)
             .await
             .expect("admin connection");
-        for (schema, ledger) in self.created {
+        for (schema, ledger) in created {
             ledger.close().await;
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&mut admin)
@@ -100,6 +103,46 @@ impl TestSchemas {
                 .expect("drop schema");
         }
         let _ = admin.close().await;
+    }
+}
+
+impl Drop for TestSchemas {
+    fn drop(&mut self) {
+        let created = std::mem::take(&mut self.created);
+        if created.is_empty() {
+            return;
+        }
+        // Not dropped by `drop_all`: the test is unwinding. Drop the schemas from a
+        // runtime of their own (this may run inside the test's runtime, which cannot
+        // be blocked on), without closing the ledgers' pools (they belong to that
+        // runtime), waiting at most a few seconds for a lock a dead transaction may
+        // still hold, and ignoring failures: the test has already failed.
+        let url = self.url.clone();
+        let schemas: Vec<String> = created.into_iter().map(|(schema, _)| schema).collect();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(mut admin) = PgConnection::connect(&url).await else {
+                    return;
+                };
+                let _ = sqlx::query("SET lock_timeout = '5s'")
+                    .execute(&mut admin)
+                    .await;
+                for schema in schemas {
+                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
+                }
+                let _ = admin.close().await;
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 
