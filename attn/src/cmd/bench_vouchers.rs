@@ -8,8 +8,6 @@
 //! `--impressions` impressions over a sandbox base rail that counts the payments it is
 //! asked to make (deposits at open, settlements and refunds at close).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use attn_payment_plugins::channel::store::ChannelStore;
 use attn_payment_plugins::channel::{
@@ -20,6 +18,8 @@ use attn_payment_plugins::{
     AccountName, Capabilities, PayRequest, PaymentId, PaymentRail, PaymentStatus, RailCurrency,
 };
 use attn_receipts::{AdvertiserKey, Currency, Money, PersonaKey, PublicKey, Signer};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use super::bench_auction::CpuClock;
 

@@ -689,14 +689,28 @@ mod tests {
             .transact(|_| Ok(((), vec![Event::Channel(one.clone())])))
             .unwrap();
         store.read(|state| {
-            assert_eq!(state.pair(&one.payer, &one.payee, one.deposit.currency()).len(), 3);
-            assert!(state.open_in_pair(&one.payer, &one.payee, one.deposit.currency()).is_none());
+            assert_eq!(
+                state
+                    .pair(&one.payer, &one.payee, one.deposit.currency())
+                    .len(),
+                3
+            );
+            assert!(
+                state
+                    .open_in_pair(&one.payer, &one.payee, one.deposit.currency())
+                    .is_none()
+            );
         });
         drop(store);
         // The index is rebuilt when the log is read again.
         let store = ChannelStore::open_file(&path, false).unwrap();
         store.read(|state| {
-            assert_eq!(state.pair(&one.payer, &one.payee, one.deposit.currency()).len(), 3);
+            assert_eq!(
+                state
+                    .pair(&one.payer, &one.payee, one.deposit.currency())
+                    .len(),
+                3
+            );
         });
     }
 
