@@ -73,44 +73,30 @@ fn slots(count: usize, per_slot_reserves: bool) -> Vec<SlotSpec> {
         .collect()
 }
 
-/// A stopwatch of the CPU time the calling thread ran, from
-/// `/proc/thread-self/schedstat` (Linux): on a shared machine it leaves out the time
-/// other processes held the core (not their effect on the caches), which wall time
-/// counts. Where that file is missing, wall time.
-pub(super) struct CpuClock {
+/// The benches' stopwatch: wall time. (The thread's CPU time from
+/// `/proc/thread-self/schedstat` is only brought up to date at the scheduler's ticks,
+/// so rounds of a few milliseconds read as nothing; rounds alternate with their
+/// baseline and the fastest is kept instead, which leaves out most interference.)
+pub(super) struct Stopwatch {
     wall: Instant,
-    cpu_ns: Option<u64>,
 }
 
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-impl CpuClock {
+impl Stopwatch {
     /// Starts the stopwatch.
     pub(super) fn start() -> Self {
         Self {
-            cpu_ns: thread_cpu_ns(),
             wall: Instant::now(),
         }
     }
 
-    /// Seconds since the start: CPU time of this thread when it can be read.
+    /// Seconds since the start.
     pub(super) fn seconds(&self) -> f64 {
-        match (self.cpu_ns, thread_cpu_ns()) {
-            (Some(start), Some(now)) if now > start => (now - start) as f64 * 1e-9,
-            _ => self.wall.elapsed().as_secs_f64(),
-        }
+        self.wall.elapsed().as_secs_f64()
     }
 
-    /// What [`CpuClock::seconds`] measures, for the report.
+    /// What [`Stopwatch::seconds`] measures, for the report.
     pub(super) fn kind() -> &'static str {
-        if thread_cpu_ns().is_some() {
-            "CPU time of the thread"
-        } else {
-            "wall time"
-        }
+        "wall time"
     }
 }
 
@@ -143,7 +129,7 @@ fn paired(
         baseline();
     }
     let time = |f: &mut dyn FnMut()| {
-        let clock = CpuClock::start();
+        let clock = Stopwatch::start();
         for _ in 0..iterations {
             f();
         }
@@ -182,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "auction mechanisms, one thread, fastest of {} rounds alternating with the baseline \
          (a bare top-(k+1) selection of the same bids); {}",
         args.rounds,
-        CpuClock::kind()
+        Stopwatch::kind()
     );
     let rules = Rules::default();
     let cases = [

@@ -21,7 +21,7 @@ use attn_receipts::{AdvertiserKey, Currency, Money, PersonaKey, PublicKey, Signe
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use super::bench_auction::CpuClock;
+use super::bench_auction::Stopwatch;
 
 /// Rounds of the pure-core figure, alternating with the bare signature.
 const PURE_CORE_ROUNDS: u64 = 10;
@@ -116,7 +116,7 @@ fn pure_core(vouchers: u64, price: &Money) -> anyhow::Result<(f64, f64)> {
     let (mut core, mut bare) = (0f64, 0f64);
     let mut now_ms = 0;
     for _ in 0..PURE_CORE_ROUNDS {
-        let clock = CpuClock::start();
+        let clock = Stopwatch::start();
         for _ in 0..per_round {
             now_ms += 1;
             let voucher = payer_side
@@ -127,7 +127,7 @@ fn pure_core(vouchers: u64, price: &Money) -> anyhow::Result<(f64, f64)> {
                 .map_err(|e| anyhow::anyhow!("accept: {e}"))?;
         }
         core = core.max(per_round as f64 / clock.seconds());
-        let clock = CpuClock::start();
+        let clock = Stopwatch::start();
         for _ in 0..per_round {
             let signature = payer.sign_message(&message);
             public.verifying_key().verify_strict(&message, &signature)?;
@@ -169,7 +169,7 @@ async fn engine(args: &Args, price: &Money, deposit: &Money) -> anyhow::Result<E
             PersonaKey::from_secret_bytes(&seed).public_key()
         })
         .collect();
-    let clock = CpuClock::start();
+    let clock = Stopwatch::start();
     for n in 0..args.impressions {
         let persona = &personas[(n % args.personas) as usize];
         let voucher = payer.pay(persona, price, n).await?;
@@ -196,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let price = Money::parse("USD", &args.price)?;
     let deposit = Money::parse("USD", &args.deposit)?;
     println!("machine: {}", super::bench::machine());
-    println!("timing: {}", CpuClock::kind());
+    println!("timing: {}", Stopwatch::kind());
     let (core, bare) = pure_core(args.vouchers, &price)?;
     println!(
         "pure core (issue + verify-and-keep), one core: {core:.0} vouchers/s; bare Ed25519 \
