@@ -5,31 +5,19 @@
 //! booked in a ledger whose escrow is unfunded (refused as FAILED_PRECONDITION, not
 //! UNAVAILABLE), and configs that must be refused with a clear error.
 
+mod common;
+
+use common::{ATTN, stdout};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-const ATTN: &str = env!("CARGO_BIN_EXE_attn");
 const PASSPHRASE: &str = "pass phrase";
 /// Lines a bidder prints before its registry block ends; past it the test gives up.
 const STARTUP_LINES_MAX: usize = 50;
 
 fn attn(home: &Path, args: &[&str]) -> Output {
-    Command::new(ATTN)
-        .args(args)
-        .env("ATTN_HOME", home)
-        .env("ATTN_PASSPHRASE", PASSPHRASE)
-        .output()
-        .expect("attn runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "attn failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::attn_as(home, PASSPHRASE, args)
 }
 
 fn path(file: &Path) -> &str {

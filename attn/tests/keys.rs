@@ -1,25 +1,14 @@
 //! `attn keys`: files are encrypted and owner-only, secrets never printed, a wrong
 //! passphrase or a corrupted file gives a clear error.
 
+mod common;
+
+use common::stdout;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn attn(home: &Path, passphrase: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_attn"))
-        .args(args)
-        .env("ATTN_HOME", home)
-        .env("ATTN_PASSPHRASE", passphrase)
-        .output()
-        .expect("attn runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "attn failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::attn_as(home, passphrase, args)
 }
 
 fn key_after(text: &str, label: &str) -> String {

@@ -2,25 +2,14 @@
 //! share files comes back, exactly, from any T of them; too few, corrupted or
 //! foreign shares give a clear error; no secret is ever printed.
 
+mod common;
+
+use common::stdout;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn attn(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_attn"))
-        .args(args)
-        .env("ATTN_HOME", home)
-        .env("ATTN_PASSPHRASE", "pass phrase")
-        .output()
-        .expect("attn runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "attn failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::attn_as(home, "pass phrase", args)
 }
 
 fn stderr_of_failure(output: &Output) -> String {

@@ -4,8 +4,11 @@
 //! receipt; the trust file decides what each issuer is worth; a tampered proof file
 //! is refused.
 
+mod common;
+
+use common::stdout;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use attn_client_auction::client::ReceiptsFile;
 use attn_receipts::issuance::{ReceiptDraft, issue_receipt};
@@ -16,21 +19,7 @@ use rand::rngs::OsRng;
 const PASSPHRASE: &str = "proof test";
 
 fn attn(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_attn"))
-        .args(args)
-        .env("ATTN_HOME", home)
-        .env("ATTN_PASSPHRASE", PASSPHRASE)
-        .output()
-        .expect("attn runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "attn failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::attn_as(home, PASSPHRASE, args)
 }
 
 fn key_after(text: &str, label: &str) -> String {

@@ -2,43 +2,30 @@
 //! hand-written misbehaving ones (slow, down, bad signature, over the size limit,
 //! wrong currency). No wall-clock thresholds: only counts and outcomes.
 
+mod common;
+
+use common::{entry, slot, usd};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use attn_bidder_sdk::{Options, Running, serve};
 use attn_client_auction::client::{
-    BidderEntry, BidderStatus, Client, ClientConfig, DropReason, MemoryWallet, Registry,
+    BidderStatus, Client, ClientConfig, DropReason, MemoryWallet, Registry,
 };
 use attn_client_auction::preferences::Preferences;
 use attn_proto::Message as _;
 use attn_proto::v1 as wire;
 use attn_proto::v1::bidder_server::{Bidder as WireBidder, BidderServer};
 use attn_receipts::{
-    AdvertiserKey, Bid, BidRequest, Creative, Currency, Digest32, Impression, Mechanism, Money,
-    PersonaKey, PriceEvidence, ReceiptKind, Signed, Slot,
+    AdvertiserKey, Bid, BidRequest, Creative, Digest32, Impression, Mechanism, Money, PersonaKey,
+    PriceEvidence, ReceiptKind, Signed,
 };
 use rand::rngs::OsRng;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 const TMAX_MS: u32 = 1_500;
-
-fn usd() -> Currency {
-    Currency::new("USD").expect("currency")
-}
-
-fn slot(id: &str, rank: u32, weight: u32) -> Slot {
-    Slot {
-        slot_id: id.into(),
-        format: "banner".into(),
-        width: 0,
-        height: 0,
-        rank,
-        click_weight_ppm: weight,
-        floor: None,
-    }
-}
 
 async fn sdk_bidder(creative: &str, price_atomic: u64, budget: &str) -> (Running, AdvertiserKey) {
     let key = AdvertiserKey::generate(&mut OsRng);
@@ -167,14 +154,6 @@ async fn rogue(how: Misbehaviour) -> (SocketAddr, AdvertiserKey) {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     (address, key)
-}
-
-fn entry(name: &str, address: SocketAddr, key: &AdvertiserKey) -> BidderEntry {
-    BidderEntry {
-        name: name.into(),
-        endpoint: format!("http://{address}"),
-        advertiser: key.public_key().to_hex(),
-    }
 }
 
 fn client(registry: Registry, mechanism: Mechanism) -> Client {

@@ -4,6 +4,9 @@
 //! auction, an impression and a receipts pull succeed; a registry trusting another
 //! CA, or expecting another name, gets the bidder dropped with the TLS reason.
 
+mod common;
+
+use common::top_slot as slot;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,9 +15,7 @@ use attn_client_auction::client::{
     BidderStatus, Client, ClientConfig, DropReason, MemoryWallet, Registry,
 };
 use attn_client_auction::preferences::Preferences;
-use attn_receipts::{
-    AdvertiserKey, Creative, Currency, Digest32, Mechanism, Money, PersonaKey, Slot,
-};
+use attn_receipts::{AdvertiserKey, Creative, Currency, Digest32, Mechanism, Money, PersonaKey};
 use rand::rngs::OsRng;
 
 struct FixedPrice;
@@ -87,18 +88,6 @@ fn client(registry: Registry) -> Client {
         Arc::new(MemoryWallet::new()),
     )
     .expect("client")
-}
-
-fn slot() -> Slot {
-    Slot {
-        slot_id: "top".into(),
-        format: "banner".into(),
-        width: 0,
-        height: 0,
-        rank: 0,
-        click_weight_ppm: 1_000_000,
-        floor: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,9 @@
 //! more than its deposit, forges a voucher with another key, pays with another key's
 //! real channel.
 
+mod common;
+
+use common::{top_slot as slot, usd};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -22,16 +25,11 @@ use attn_payment_plugins::channel::{
 use attn_payment_plugins::sandbox::{SandboxConfig, SandboxRail};
 use attn_payment_plugins::{AccountName, PayRequest, PaymentId, PaymentRail, RailCurrency};
 use attn_receipts::{
-    AdvertiserKey, Creative, Currency, Digest32, Mechanism, Money, PersonaKey, Signed, Slot,
-    Voucher,
+    AdvertiserKey, Creative, Digest32, Mechanism, Money, PersonaKey, Signed, Voucher,
 };
 use rand::rngs::OsRng;
 
 const SCALE: u32 = 9;
-
-fn usd() -> Currency {
-    Currency::new("USD").expect("currency")
-}
 
 fn money(amount: &str) -> Money {
     Money::parse("USD", amount).expect("money")
@@ -186,18 +184,6 @@ async fn bidder(price: &Money, payer: Tampering) -> (Running, AdvertiserKey) {
         serve(FixedPrice(*price), options).await.expect("serves"),
         key,
     )
-}
-
-fn slot() -> Slot {
-    Slot {
-        slot_id: "top".into(),
-        format: "banner".into(),
-        width: 0,
-        height: 0,
-        rank: 0,
-        click_weight_ppm: 1_000_000,
-        floor: None,
-    }
 }
 
 fn refusal(check: &PaymentCheck) -> &Error {

@@ -3,17 +3,20 @@
 //! bidders answer from their cache), and attached again after a bidder that had not
 //! seen it asks for it.
 
+mod common;
+
+use common::{entry, top_slot as slot};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use attn_bidder_sdk::{BidContext, BidDecision, Bidder, Options, Reputation, Running, serve};
-use attn_client_auction::client::{BidderEntry, Client, ClientConfig, MemoryWallet, Registry};
+use attn_client_auction::client::{Client, ClientConfig, MemoryWallet, Registry};
 use attn_client_auction::preferences::Preferences;
 use attn_receipts::issuance::{ReceiptDraft, issue_receipt};
 use attn_receipts::reputation::{Window, build_proof};
 use attn_receipts::{
     AdvertiserKey, Creative, Currency, Digest32, Mechanism, Money, PersonaKey, ReceiptKind,
-    ReputationProof, Signed, Slot,
+    ReputationProof, Signed,
 };
 use rand::rngs::OsRng;
 
@@ -59,14 +62,6 @@ async fn bidder(strategy: Recorder, listen: SocketAddr) -> (Running, AdvertiserK
     bidder_with_key(strategy, listen, AdvertiserKey::generate(&mut OsRng)).await
 }
 
-fn entry(name: &str, address: SocketAddr, key: &AdvertiserKey) -> BidderEntry {
-    BidderEntry {
-        name: name.into(),
-        endpoint: format!("http://{address}"),
-        advertiser: key.public_key().to_hex(),
-    }
-}
-
 fn proof(persona: &PersonaKey) -> Signed<ReputationProof> {
     let now_ms = attn_bidder_sdk::now_ms();
     let shop = AdvertiserKey::from_secret_bytes(&[4; 32]);
@@ -79,18 +74,6 @@ fn proof(persona: &PersonaKey) -> Signed<ReputationProof> {
         &mut OsRng,
     )
     .expect("proof")
-}
-
-fn slot() -> Slot {
-    Slot {
-        slot_id: "top".into(),
-        format: "banner".into(),
-        width: 0,
-        height: 0,
-        rank: 0,
-        click_weight_ppm: 1_000_000,
-        floor: None,
-    }
 }
 
 #[tokio::test]
