@@ -362,17 +362,7 @@ pub fn read_advertiser_share(
 ) -> anyhow::Result<(KeyShare, ThresholdGroup)> {
     let bad =
         |reason: &str| anyhow::anyhow!("bad advertiser share file {}: {reason}", path.display());
-    let size = fs::metadata(path)
-        .with_context(|| format!("cannot read share file {}", path.display()))?
-        .len();
-    if size > SHARE_FILE_MAX_BYTES {
-        bail!(
-            "{} is {size} bytes, larger than any share file ({SHARE_FILE_MAX_BYTES})",
-            path.display()
-        );
-    }
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read share file {}", path.display()))?;
+    let text = read_share_text(path)?;
     if !text.starts_with(ADVERTISER_SHARE_HEADER) {
         return Err(bad("not an advertiser share file"));
     }
@@ -408,7 +398,8 @@ pub fn read_advertiser_share(
     Ok((share, group))
 }
 
-fn read_share(path: &Path) -> anyhow::Result<PersonaShare> {
+/// The text of a share file, refused unread when larger than any share file.
+fn read_share_text(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let size = fs::metadata(path)
         .with_context(|| format!("cannot read share file {}", path.display()))?
         .len();
@@ -418,10 +409,13 @@ fn read_share(path: &Path) -> anyhow::Result<PersonaShare> {
             path.display()
         );
     }
-    let text = Zeroizing::new(
-        fs::read_to_string(path)
-            .with_context(|| format!("cannot read share file {}", path.display()))?,
-    );
+    Ok(Zeroizing::new(fs::read_to_string(path).with_context(
+        || format!("cannot read share file {}", path.display()),
+    )?))
+}
+
+fn read_share(path: &Path) -> anyhow::Result<PersonaShare> {
+    let text = read_share_text(path)?;
     let hex: Zeroizing<String> = Zeroizing::new(
         text.lines()
             .map(str::trim)
