@@ -115,6 +115,27 @@ fn share_files(output: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `attn keys new --kind advertiser --threshold 2 --shares 3` into `HOME/shares`; its
+/// output (the group key, then the share files, each on a line of its own).
+fn deal_2_of_3(home: &Path) -> String {
+    let shares_dir = home.join("shares");
+    stdout(&attn(
+        home,
+        &[
+            "keys",
+            "new",
+            "--kind",
+            "advertiser",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out-dir",
+            path(&shares_dir),
+        ],
+    ))
+}
+
 fn failure(output: &Output) -> String {
     assert!(
         !output.status.success(),
@@ -128,21 +149,7 @@ fn failure(output: &Output) -> String {
 fn a_2_of_3_advertiser_group_is_dealt_and_served_from_two_shares() {
     let home = tempfile::tempdir().expect("temp dir");
     let shares_dir = home.path().join("shares");
-    let made = stdout(&attn(
-        home.path(),
-        &[
-            "keys",
-            "new",
-            "--kind",
-            "advertiser",
-            "--threshold",
-            "2",
-            "--shares",
-            "3",
-            "--out-dir",
-            path(&shares_dir),
-        ],
-    ));
+    let made = deal_2_of_3(home.path());
     let group_key = made
         .lines()
         .find_map(|line| line.strip_prefix("group key: "))
@@ -232,22 +239,7 @@ fn an_unfunded_ledger_escrow_refuses_impressions_as_a_failed_precondition() {
 #[test]
 fn bad_bidder_configs_are_refused_clearly() {
     let home = tempfile::tempdir().expect("temp dir");
-    let shares_dir = home.path().join("shares");
-    let made = stdout(&attn(
-        home.path(),
-        &[
-            "keys",
-            "new",
-            "--kind",
-            "advertiser",
-            "--threshold",
-            "2",
-            "--shares",
-            "3",
-            "--out-dir",
-            path(&shares_dir),
-        ],
-    ));
+    let made = deal_2_of_3(home.path());
     let files = share_files(&made);
     let serve = |body: String| {
         let config = home.path().join("bad.toml");
