@@ -362,6 +362,15 @@ pub fn run_into(
     if slots.is_empty() || candidates.is_empty() {
         return;
     }
+    if let [slot] = slots
+        && mechanism != Mechanism::Vcg
+    {
+        single_slot(slot, candidates, rules, mechanism, &mut outcome.awards);
+        if cfg!(debug_assertions) {
+            debug_check_outcome(&Context::new(slots, candidates, rules), &outcome.awards);
+        }
+        return;
+    }
     let context = Context::new(slots, candidates, rules);
     let mut selection = Selection::new();
     selection.select(&context);
@@ -528,22 +537,113 @@ impl<'a> Context<'a> {
         price_atomic: u64,
         evidence: Evidence,
     ) -> WinnerAward {
-        let weight = u64::from(self.slots[slot].click_weight_ppm);
-        // In u64 when the product fits (a division by a constant the compiler turns
-        // into a multiplication), in u128 otherwise: the same value either way.
-        let charge_atomic = match price_atomic.checked_mul(weight) {
-            Some(product) => product / PPM as u64,
-            None => u64::try_from(u128::from(price_atomic) * u128::from(weight) / PPM)
-                .expect("PRICE_ATOMIC_MAX and CLICK_WEIGHT_PPM_MAX keep every charge in a u64"),
-        };
-        WinnerAward {
+        award(
             slot,
-            candidate: candidate as usize,
+            &self.slots[slot],
+            candidate as usize,
             price_atomic,
-            charge_atomic,
             evidence,
+        )
+    }
+}
+
+/// The award of `slot` (at index `slot_index`) to `candidate` at `price_atomic` per
+/// unit: the charge is the price times the slot's weight.
+fn award(
+    slot_index: usize,
+    slot: &SlotSpec,
+    candidate: usize,
+    price_atomic: u64,
+    evidence: Evidence,
+) -> WinnerAward {
+    let weight = u64::from(slot.click_weight_ppm);
+    // In u64 when the product fits (a division by a constant the compiler turns into a
+    // multiplication), in u128 otherwise: the same value either way.
+    let charge_atomic = match price_atomic.checked_mul(weight) {
+        Some(product) => product / PPM as u64,
+        None => u64::try_from(u128::from(price_atomic) * u128::from(weight) / PPM)
+            .expect("PRICE_ATOMIC_MAX and CLICK_WEIGHT_PPM_MAX keep every charge in a u64"),
+    };
+    WinnerAward {
+        slot: slot_index,
+        candidate,
+        price_atomic,
+        charge_atomic,
+        evidence,
+    }
+}
+
+/// First price, second price and GSP over a single slot, in one pass and without the
+/// selection's lists: the best candidate that may take the slot wins if it meets the
+/// reserve, and the best candidate of another agent sets the second price. The same
+/// outcome as [`greedy`] over a [`Selection`] (a property test compares them); it
+/// exists because a page of one slot is the common auction and the lists' upkeep
+/// was most of its cost.
+fn single_slot(
+    slot: &SlotSpec,
+    candidates: &[Candidate],
+    rules: &Rules,
+    mechanism: Mechanism,
+    awards: &mut Vec<WinnerAward>,
+) {
+    let same_agent = |a: usize, b: usize| {
+        if rules.one_slot_per_advertiser {
+            candidates[a].advertiser == candidates[b].advertiser
+        } else {
+            a == b
+        }
+    };
+    let mut best: Option<usize> = None;
+    // The best candidate of another agent than `best`'s.
+    let mut second: Option<usize> = None;
+    // `second`'s price once there is one: a cheaper candidate changes neither.
+    let mut cutoff_price_atomic = 0;
+    for (index, candidate) in candidates.iter().enumerate() {
+        if candidate.price_atomic < cutoff_price_atomic
+            || candidate.price_atomic > PRICE_ATOMIC_MAX
+            || candidate.eligible & 1 == 0
+        {
+            continue;
+        }
+        let Some(leader) = best else {
+            best = Some(index);
+            continue;
+        };
+        if outranks(candidate, index, &candidates[leader], leader) {
+            // The old leader is the best of the agents other than the new one's, unless
+            // it is the same agent, whose runner-up stays what it was.
+            if !same_agent(index, leader) {
+                second = Some(leader);
+            }
+            best = Some(index);
+        } else if !same_agent(index, leader)
+            && second.is_none_or(|s| outranks(candidate, index, &candidates[s], s))
+        {
+            second = Some(index);
+        } else {
+            continue;
+        }
+        if let Some(s) = second {
+            cutoff_price_atomic = candidates[s].price_atomic;
         }
     }
+    let Some(winner) = best else { return };
+    let reserve = slot.reserve_atomic;
+    let bid = candidates[winner].price_atomic;
+    if bid < reserve {
+        return;
+    }
+    let (price, evidence) = match (mechanism, second) {
+        (Mechanism::FirstPrice, _) => (bid, Evidence::OwnBid),
+        (_, Some(runner_up)) if candidates[runner_up].price_atomic > reserve => (
+            candidates[runner_up].price_atomic,
+            Evidence::NextBid {
+                candidate: runner_up,
+            },
+        ),
+        _ => (reserve, Evidence::Reserve { slot: 0 }),
+    };
+    awards.push(award(0, slot, winner, price, evidence));
 }
 
 /// First-price, second-price and GSP: fill slots in position order, each with the

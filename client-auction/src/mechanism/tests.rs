@@ -300,3 +300,50 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// One slot and bids with repeated advertisers, equal prices, prices past
+/// [`PRICE_ATOMIC_MAX`] and bids that may not take the slot.
+fn single_slot_instance() -> impl Strategy<Value = (SlotSpec, Vec<Candidate>, bool)> {
+    let bid = (
+        prop_oneof![9 => 0u64..200, 1 => Just(PRICE_ATOMIC_MAX + 1)],
+        0u8..6,
+        prop_oneof![6 => Just(Candidate::ANY_SLOT), 1 => Just(1u32), 1 => Just(0u32), 1 => Just(2u32)],
+    );
+    (
+        1u32..=CLICK_WEIGHT_PPM_MAX,
+        0u64..50,
+        prop::collection::vec(bid, 1..24),
+        any::<bool>(),
+    )
+        .prop_map(|(weight, reserve, bids, one_slot)| {
+            let candidates = bids
+                .iter()
+                .map(|&(price, id, eligible)| Candidate {
+                    eligible,
+                    ..candidate(price, id)
+                })
+                .collect();
+            (slot(0, weight, reserve), candidates, one_slot)
+        })
+}
+
+proptest! {
+    /// The single-slot path gives exactly what the general path (selection lists,
+    /// then greedy) gives: winner, price, charge and evidence.
+    #[test]
+    fn the_single_slot_path_matches_the_general_path(
+        (slot, candidates, one_slot) in single_slot_instance()
+    ) {
+        let rules = Rules { one_slot_per_advertiser: one_slot };
+        let slots = [slot];
+        for mechanism in [Mechanism::FirstPrice, Mechanism::SecondPrice, Mechanism::Gsp] {
+            let context = Context::new(&slots, &candidates, &rules);
+            let mut general = Vec::new();
+            greedy(&context, &select(&context), mechanism, &mut general);
+            let mut fast = Vec::new();
+            single_slot(&slots[0], &candidates, &rules, mechanism, &mut fast);
+            prop_assert_eq!(&fast, &general, "{:?}", mechanism);
+            prop_assert_eq!(run(mechanism, &slots, &candidates, &rules).awards, general);
+        }
+    }
+}
