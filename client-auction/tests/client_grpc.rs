@@ -156,18 +156,38 @@ async fn rogue(how: Misbehaviour) -> (SocketAddr, AdvertiserKey) {
     (address, key)
 }
 
-fn client(registry: Registry, mechanism: Mechanism) -> Client {
+/// The client configuration of these tests: USD, `TMAX_MS`, `mechanism`.
+fn config(mechanism: Mechanism) -> ClientConfig {
     let mut config = ClientConfig::new(usd());
     config.tmax_ms = TMAX_MS;
     config.mechanism = mechanism;
+    config
+}
+
+/// A client of a fresh persona with default preferences and an in-memory wallet.
+fn client_with(registry: Arc<Registry>, config: ClientConfig) -> Client {
     Client::new(
         PersonaKey::generate(&mut OsRng),
-        Arc::new(registry),
+        registry,
         Preferences::default(),
         config,
         Arc::new(MemoryWallet::new()),
     )
     .expect("client")
+}
+
+fn client(registry: Registry, mechanism: Mechanism) -> Client {
+    client_with(Arc::new(registry), config(mechanism))
+}
+
+/// The gRPC call delivering `signed` with its price evidence.
+fn impression_call(signed: &Signed<Impression>, evidence_bytes: &[u8]) -> Request<wire::Signed> {
+    let mut call = Request::new(signed.to_wire());
+    call.metadata_mut().insert_bin(
+        attn_bidder_sdk::EVIDENCE_METADATA_KEY,
+        MetadataValue::from_bytes(evidence_bytes),
+    );
+    call
 }
 
 fn status_of<'a>(
@@ -325,11 +345,7 @@ async fn the_winner_accepts_an_impression_once_pays_and_refuses_its_replay() {
         .iter()
         .find(|w| w.bidder_name == "high")
         .expect("win");
-    let mut replay = Request::new(top.entry.impression.to_wire());
-    replay.metadata_mut().insert_bin(
-        attn_bidder_sdk::EVIDENCE_METADATA_KEY,
-        MetadataValue::from_bytes(&win.evidence_bytes),
-    );
+    let replay = impression_call(&top.entry.impression, &win.evidence_bytes);
     let status = raw.impression(replay).await.expect_err("replay refused");
     assert_eq!(status.code(), tonic::Code::AlreadyExists);
     assert_eq!(high.handle().spent_atomic(), 400_000_000);
@@ -400,12 +416,7 @@ async fn a_forged_second_price_evidence_is_refused() {
     };
     // A runner-up whose price was raised after it was signed.
     let (impression, evidence_bytes) = deliver(PriceEvidence::RunnerUpBid(forged), "0.8");
-    let signed = sign_as(&client, &impression);
-    let mut call = Request::new(signed.to_wire());
-    call.metadata_mut().insert_bin(
-        attn_bidder_sdk::EVIDENCE_METADATA_KEY,
-        MetadataValue::from_bytes(&evidence_bytes),
-    );
+    let call = impression_call(&sign_as(&client, &impression), &evidence_bytes);
     let status = raw
         .impression(call)
         .await
@@ -414,12 +425,7 @@ async fn a_forged_second_price_evidence_is_refused() {
 
     // A genuine runner-up, but a charge above its price.
     let (impression, evidence_bytes) = deliver(win.award.evidence.clone(), "0.5");
-    let signed = sign_as(&client, &impression);
-    let mut call = Request::new(signed.to_wire());
-    call.metadata_mut().insert_bin(
-        attn_bidder_sdk::EVIDENCE_METADATA_KEY,
-        MetadataValue::from_bytes(&evidence_bytes),
-    );
+    let call = impression_call(&sign_as(&client, &impression), &evidence_bytes);
     let status = raw.impression(call).await.expect_err("overcharge refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert_eq!(high.handle().spent_atomic(), 0);
@@ -444,17 +450,7 @@ async fn a_budget_is_never_overspent_under_concurrent_impressions() {
     let mut outcomes = Vec::new();
     let mut clients = Vec::new();
     for _ in 0..12 {
-        let mut config = ClientConfig::new(usd());
-        config.tmax_ms = TMAX_MS;
-        config.mechanism = Mechanism::FirstPrice;
-        let client = Client::new(
-            PersonaKey::generate(&mut OsRng),
-            Arc::clone(&registry),
-            Preferences::default(),
-            config,
-            Arc::new(MemoryWallet::new()),
-        )
-        .expect("client");
+        let client = client_with(Arc::clone(&registry), config(Mechanism::FirstPrice));
         let outcome = client
             .run_auction(&[slot("top", 0, 1_000_000)])
             .await
@@ -571,14 +567,7 @@ async fn an_impression_whose_caller_gave_up_is_still_paid_once_and_its_answer_ke
         bid_hash: win.award.bid_hash,
     };
     let signed = sign_as(&client, &impression);
-    let call = || {
-        let mut call = Request::new(signed.to_wire());
-        call.metadata_mut().insert_bin(
-            attn_bidder_sdk::EVIDENCE_METADATA_KEY,
-            MetadataValue::from_bytes(&win.evidence_bytes),
-        );
-        call
-    };
+    let call = || impression_call(&signed, &win.evidence_bytes);
     let raw = attn_proto::v1::bidder_client::BidderClient::connect(format!(
         "http://{}",
         gated.local_addr()
@@ -626,21 +615,10 @@ async fn an_impression_whose_caller_gave_up_is_still_paid_once_and_its_answer_ke
 async fn a_client_whose_answer_was_lost_recovers_it_on_retry() {
     let (gated, key, payer) = gated_bidder().await;
     let registry = Registry::new(vec![entry("gated", gated.local_addr(), &key)]).expect("registry");
-    let mut config = ClientConfig::new(usd());
-    config.tmax_ms = TMAX_MS;
+    let mut config = config(Mechanism::FirstPrice);
     config.impression_attempts = attn_client_auction::client::IMPRESSION_ATTEMPTS_MAX;
     config.impression_timeout = Duration::from_millis(100);
-    config.mechanism = Mechanism::FirstPrice;
-    let client = Arc::new(
-        Client::new(
-            PersonaKey::generate(&mut OsRng),
-            Arc::new(registry),
-            Preferences::default(),
-            config,
-            Arc::new(MemoryWallet::new()),
-        )
-        .expect("client"),
-    );
+    let client = Arc::new(client_with(Arc::new(registry), config));
     let outcome = client
         .run_auction(&[slot("top", 0, 1_000_000)])
         .await

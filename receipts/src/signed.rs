@@ -210,11 +210,20 @@ impl<T: Kind> Signed<T> {
     /// Decodes and validates the body *without* checking the signature. Use only after
     /// the signature was checked, e.g. by [`verify_batch`].
     pub fn decode_verified(&self) -> Result<T> {
+        self.decode_verified_with(T::try_from)
+    }
+
+    /// [`Signed::decode_verified`] with `validate` in place of the body's `TryFrom`
+    /// (a message's validation that takes already parsed keys as they are).
+    pub(crate) fn decode_verified_with(
+        &self,
+        validate: impl FnOnce(T::Wire) -> Result<T>,
+    ) -> Result<T> {
         let wire = T::Wire::decode(self.body.as_slice()).map_err(|error| Error::Decode {
             message: T::NAME,
             reason: error.to_string(),
         })?;
-        let value = T::try_from(wire)?;
+        let value = validate(wire)?;
         if value.claimed_signer() != &self.signer {
             return Err(Error::SignerMismatch {
                 message: T::NAME,

@@ -106,16 +106,6 @@ impl Default for EigenTrustParams {
 pub const DAMPING_SYBIL_BOUNDED: f64 = 0.4;
 
 impl EigenTrustParams {
-    /// The default parameters with damping [`DAMPING_SYBIL_BOUNDED`]: no set of
-    /// advertisers without a seed holds more than two thirds of the trust its
-    /// endorsers send it.
-    pub fn sybil_bounded() -> Self {
-        Self {
-            damping: DAMPING_SYBIL_BOUNDED,
-            ..Self::default()
-        }
-    }
-
     fn check(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.damping) {
             return Err(Error::TrustInput(format!(
@@ -547,11 +537,18 @@ mod tests {
             .sum()
     }
 
+    fn bounded_params() -> EigenTrustParams {
+        EigenTrustParams {
+            damping: DAMPING_SYBIL_BOUNDED,
+            ..EigenTrustParams::default()
+        }
+    }
+
     #[test]
     fn a_farm_holds_at_most_d_over_1_minus_d_times_its_inflow() -> Result<()> {
         for attack in 1..=4 {
             let edges = farm_graph(attack);
-            for params in [params(), EigenTrustParams::sybil_bounded()] {
+            for params in [params(), bounded_params()] {
                 let trust = eigentrust(9, &edges, &[0], &params)?;
                 let farm: f64 = trust[6..].iter().sum();
                 let inflow = inflow(&trust, &edges);
@@ -565,7 +562,7 @@ mod tests {
                 );
             }
             let default = eigentrust(9, &edges, &[0], &params())?;
-            let bounded = eigentrust(9, &edges, &[0], &EigenTrustParams::sybil_bounded())?;
+            let bounded = eigentrust(9, &edges, &[0], &bounded_params())?;
             // At 0.85 the farm keeps 5.7 times its inflow; at 0.4 two thirds of it.
             assert!(default[6..].iter().sum::<f64>() > 5.0 * inflow(&default, &edges));
             assert!(bounded[6..].iter().sum::<f64>() < 0.67 * inflow(&bounded, &edges));

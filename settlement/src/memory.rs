@@ -124,9 +124,7 @@ impl LedgerBackend for MemoryLedger {
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
         let mut state = self.state();
-        let existing: HashMap<LedgerId, Ledger> =
-            state.ledgers.iter().map(|(id, l)| (*id, *l)).collect();
-        for ledger in rules::new_ledgers(&existing, ledgers)? {
+        for ledger in rules::new_ledgers(|id| state.ledgers.get(id).copied(), ledgers)? {
             state.ledgers.insert(ledger.id, ledger);
         }
         Ok(())
@@ -147,9 +145,12 @@ impl LedgerBackend for MemoryLedger {
             .iter()
             .filter_map(|new| state.accounts.get(&new.id).map(|a| (a.id, *a)))
             .collect();
-        let ledgers: HashMap<LedgerId, Ledger> =
-            state.ledgers.iter().map(|(id, l)| (*id, *l)).collect();
-        let plan = rules::plan_accounts(accounts, stored, &ledgers, now_ms);
+        let plan = rules::plan_accounts(
+            accounts,
+            stored,
+            |id| state.ledgers.contains_key(id),
+            now_ms,
+        );
         for account in plan.created {
             state.accounts.insert(account.id, account);
         }

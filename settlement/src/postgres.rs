@@ -319,7 +319,7 @@ async fn create_ledgers_tx(
         .await
         .map_err(map_error)?;
     let mut all = load_ledgers(connection).await?;
-    for ledger in rules::new_ledgers(&all, ledgers)? {
+    for ledger in rules::new_ledgers(|id| all.get(id).copied(), ledgers)? {
         sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES ($1, $2, $3)")
             .bind(
                 i32::try_from(ledger.id.0).map_err(|_| Error::InvalidLedger {
@@ -350,7 +350,7 @@ async fn create_accounts_tx(
         .map(|a| (a.id, a))
         .collect();
     let rules::AccountsPlan { outcomes, created } =
-        rules::plan_accounts(accounts, existing, &ledgers, now_ms);
+        rules::plan_accounts(accounts, existing, |id| ledgers.contains_key(id), now_ms);
     if !created.is_empty() {
         let ints = |f: fn(&Account) -> i64| -> Vec<i64> { created.iter().map(f).collect() };
         // A concurrent creation of the same id makes this fail with a unique violation:
@@ -498,7 +498,7 @@ impl LedgerBackend for PostgresLedger {
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
         // Refused before the transaction when invalid on their own.
-        rules::new_ledgers(&HashMap::new(), ledgers)?;
+        rules::new_ledgers(|_| None, ledgers)?;
         let all =
             in_write_transaction!(self, connection => create_ledgers_tx(connection, ledgers))?;
         self.ledgers.set(&all);

@@ -207,18 +207,17 @@ pub fn validate_transfer(transfer: &Transfer) -> Result<(), Rejection> {
 /// them all: what a `create_ledgers` call must insert. [`Error::InvalidLedger`] if one
 /// is defined (stored, or earlier in `requested`) with another currency or scale.
 pub fn new_ledgers(
-    existing: &HashMap<LedgerId, Ledger>,
+    existing: impl Fn(&LedgerId) -> Option<Ledger>,
     requested: &[Ledger],
 ) -> Result<Vec<Ledger>, Error> {
     validate_batch_len(requested.len())?;
     let mut fresh: Vec<Ledger> = Vec::new();
     for ledger in requested {
         validate_ledger(ledger)?;
-        let defined = existing
-            .get(&ledger.id)
-            .or_else(|| fresh.iter().find(|l| l.id == ledger.id));
+        let defined =
+            existing(&ledger.id).or_else(|| fresh.iter().find(|l| l.id == ledger.id).copied());
         match defined {
-            Some(stored) if stored != ledger => {
+            Some(stored) if stored != *ledger => {
                 return Err(Error::InvalidLedger {
                     ledger: ledger.id,
                     reason: "exists with a different currency or scale",
@@ -247,7 +246,7 @@ pub struct AccountsPlan {
 pub fn plan_accounts(
     accounts: &[NewAccount],
     mut stored: HashMap<AccountId, Account>,
-    ledgers: &HashMap<LedgerId, Ledger>,
+    ledger_exists: impl Fn(&LedgerId) -> bool,
     now_ms: u64,
 ) -> AccountsPlan {
     let mut plan = AccountsPlan {
@@ -255,7 +254,7 @@ pub fn plan_accounts(
         created: Vec::new(),
     };
     for new in accounts {
-        let outcome = create_account(new, stored.get(&new.id), ledgers.contains_key(&new.ledger));
+        let outcome = create_account(new, stored.get(&new.id), ledger_exists(&new.ledger));
         if outcome == AccountOutcome::Created {
             let account = Account::open(*new, now_ms);
             stored.insert(new.id, account);

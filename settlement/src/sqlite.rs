@@ -529,7 +529,7 @@ async fn create_ledgers_tx(
     ledgers: &[Ledger],
 ) -> Result<HashMap<LedgerId, Ledger>, Error> {
     let mut all = load_ledgers(connection).await?;
-    for ledger in rules::new_ledgers(&all, ledgers)? {
+    for ledger in rules::new_ledgers(|id| all.get(id).copied(), ledgers)? {
         sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES (?, ?, ?)")
             .bind(i64::from(ledger.id.0))
             .bind(ledger.currency.as_str())
@@ -555,7 +555,7 @@ async fn create_accounts_tx(
         .map(|a| (a.id, a))
         .collect();
     let rules::AccountsPlan { outcomes, created } =
-        rules::plan_accounts(accounts, existing, &ledgers, now_ms);
+        rules::plan_accounts(accounts, existing, |id| ledgers.contains_key(id), now_ms);
     let mut offset = 0;
     for size in chunk_sizes(created.len(), ROWS_PER_STATEMENT_MAX) {
         let sql = format!(
@@ -702,7 +702,7 @@ impl LedgerBackend for SqliteLedger {
 
     async fn create_ledgers(&self, ledgers: &[Ledger]) -> Result<(), Error> {
         // Refused before the transaction when invalid on their own.
-        rules::new_ledgers(&HashMap::new(), ledgers)?;
+        rules::new_ledgers(|_| None, ledgers)?;
         let all = in_write_transaction!(self, connection, _cache => create_ledgers_tx(connection, ledgers))?;
         self.ledgers.set(&all);
         Ok(())

@@ -32,10 +32,6 @@ pub const KEYS_PER_FARM_MAX: u32 = 8;
 pub const LEARNING_ARMS_MAX: usize = 64;
 /// Most bundling specialists.
 pub const BUNDLERS_MAX: u32 = 64;
-/// Default `trust.damping`: the product's default (`attn_receipts::trust::DAMPING_DEFAULT`).
-/// `attn_receipts::trust::DAMPING_SYBIL_BOUNDED` bounds what a farm draws over attack
-/// edges at a cost to honest users; `sybil-attack-edges` measures both.
-pub const DAMPING_DEFAULT: f64 = attn_receipts::trust::DAMPING_DEFAULT;
 /// Largest money amount in a config (values, reserves, budgets), in currency units.
 pub const AMOUNT_MAX: f64 = 1e9;
 /// Atomic units per currency unit: every amount in the engine is an integer number of
@@ -433,7 +429,7 @@ impl Default for TrustConfig {
             weighting: Weighting::Eigentrust,
             seeds: 3,
             edges_per_advertiser: 3,
-            damping: DAMPING_DEFAULT,
+            damping: attn_receipts::trust::DAMPING_DEFAULT,
         }
     }
 }

@@ -13,7 +13,6 @@
 //! - [`agents`]: personas (honest users, Sybil bots), advertisers, specialists.
 //! - [`strategy`]: the [`Strategy`] trait and `truthful`, `bne`, `shade`, `learning`.
 //! - [`reputation`]: views, the trust graph, issuer weights, scores, segments.
-//! - [`trust_adapter`]: the trust weighting computation.
 //! - [`crypto`]: `crypto = "real"`: every message signed and verified.
 //! - [`ledger`]: the market's accounts in the product's in-memory ledger; invariants.
 //! - [`engine`]: [`Simulation`], the round loop.
@@ -48,7 +47,6 @@ pub mod rng;
 pub mod strategy;
 pub mod sweep;
 pub mod theory;
-pub mod trust_adapter;
 
 pub use config::Config;
 pub use engine::{RoundStats, Simulation};

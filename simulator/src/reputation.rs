@@ -219,7 +219,10 @@ pub fn issuer_weights(config: &Config, graph: &TrustGraph) -> Result<Vec<f64>, c
         Weighting::None => Ok(vec![1.0; graph.nodes]),
         Weighting::Eigentrust => {
             let trust = issuer_trust(config, graph)?;
-            Ok(crate::trust_adapter::weights(graph, &trust))
+            Ok(attn_receipts::trust::weights_relative_to_seeds(
+                &trust,
+                &graph.seeds,
+            ))
         }
     }
 }
@@ -230,8 +233,19 @@ pub fn issuer_weights(config: &Config, graph: &TrustGraph) -> Result<Vec<f64>, c
 /// # Errors
 /// [`crate::Error::Trust`] when the product refuses the graph.
 pub fn issuer_trust(config: &Config, graph: &TrustGraph) -> Result<Vec<f64>, crate::Error> {
-    crate::trust_adapter::eigentrust(graph, config.trust.damping)
+    let params = attn_receipts::trust::EigenTrustParams {
+        damping: config.trust.damping,
+        iterations_max: TRUST_ITERATIONS,
+        tolerance: 0.0,
+    };
+    attn_receipts::trust::eigentrust(graph.nodes, &graph.edges, &graph.seeds, &params)
+        .map_err(|e| crate::Error::Trust(e.to_string()))
 }
+
+/// Power-iteration steps of the verifiers' EigenTrust. The simulator runs every step
+/// (tolerance 0), so the trust vector, and with it every output byte, does not depend
+/// on when a residual falls below a threshold.
+pub const TRUST_ITERATIONS: u32 = 128;
 
 /// The round's scoring inputs, computed once per round from every view.
 #[derive(Clone, Debug)]

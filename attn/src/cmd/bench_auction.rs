@@ -73,33 +73,6 @@ fn slots(count: usize, per_slot_reserves: bool) -> Vec<SlotSpec> {
         .collect()
 }
 
-/// The benches' stopwatch: wall time. (The thread's CPU time from
-/// `/proc/thread-self/schedstat` is only brought up to date at the scheduler's ticks,
-/// so rounds of a few milliseconds read as nothing; rounds alternate with their
-/// baseline and the fastest is kept instead, which leaves out most interference.)
-pub(super) struct Stopwatch {
-    wall: Instant,
-}
-
-impl Stopwatch {
-    /// Starts the stopwatch.
-    pub(super) fn start() -> Self {
-        Self {
-            wall: Instant::now(),
-        }
-    }
-
-    /// Seconds since the start.
-    pub(super) fn seconds(&self) -> f64 {
-        self.wall.elapsed().as_secs_f64()
-    }
-
-    /// What [`Stopwatch::seconds`] measures, for the report.
-    pub(super) fn kind() -> &'static str {
-        "wall time"
-    }
-}
-
 /// Seconds per call of a mechanism and of its baseline, measured in alternating
 /// rounds of `iterations` calls each (which one goes first alternates too), so both
 /// see the same load on a shared machine.
@@ -129,11 +102,11 @@ fn paired(
         baseline();
     }
     let time = |f: &mut dyn FnMut()| {
-        let clock = Stopwatch::start();
+        let clock = Instant::now();
         for _ in 0..iterations {
             f();
         }
-        clock.seconds() / iterations as f64
+        clock.elapsed().as_secs_f64() / iterations as f64
     };
     let mut mechanism_min = f64::INFINITY;
     let mut baseline_min = f64::INFINITY;
@@ -166,9 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("machine: {}", super::bench::machine());
     println!(
         "auction mechanisms, one thread, fastest of {} rounds alternating with the baseline \
-         (a bare top-(k+1) selection of the same bids); {}",
-        args.rounds,
-        Stopwatch::kind()
+         (a bare top-(k+1) selection of the same bids); wall time",
+        args.rounds
     );
     let rules = Rules::default();
     let cases = [

@@ -16,6 +16,7 @@ use tonic::metadata::MetadataValue;
 use super::auction::{AuctionOutcome, Client, Win, now_ms};
 use super::error::{Error, Result};
 use super::payment::Delivered;
+use super::registry::RegisteredBidder;
 use super::wallet::WalletEntry;
 
 /// The gRPC metadata key the price evidence travels under with an impression (the
@@ -75,6 +76,26 @@ impl Client {
         };
         let signed = Signed::sign(&self.persona, &impression);
         let bidder = &self.registry.bidders()[win.bidder];
+        let wire_ack = self.deliver_signed(bidder, &signed, win).await?;
+        let ack = self.check_ack(&bidder.name, &signed, &impression, wire_ack)?;
+        let payment = self.check_payment(&bidder.name, &impression, &ack).await;
+        let entry = WalletEntry {
+            bidder: bidder.name.clone(),
+            impression: signed,
+            ack,
+        };
+        self.wallet.record(&entry)?;
+        Ok(Delivered { entry, payment })
+    }
+
+    /// Delivers `signed` to `bidder` with up to `impression_attempts` attempts and
+    /// returns its acknowledgement, unchecked.
+    async fn deliver_signed(
+        &self,
+        bidder: &RegisteredBidder,
+        signed: &Signed<Impression>,
+        win: &Win,
+    ) -> Result<wire::ImpressionAck> {
         let failure = |message: String| Error::Bidder {
             bidder: bidder.name.clone(),
             message,
@@ -93,51 +114,39 @@ impl Client {
                 MetadataValue::from_bytes(&win.evidence_bytes),
             );
             let mut client = bidder.client.clone();
-            let answer =
-                tokio::time::timeout(self.config.impression_timeout, client.impression(call)).await;
-            // An impression accepted on an earlier attempt whose answer was lost is
-            // refused as a replay, with the first answer in the status details.
-            let first_answer = |status: &tonic::Status| {
+            let status =
+                match tokio::time::timeout(self.config.impression_timeout, client.impression(call))
+                    .await
+                {
+                    Ok(Ok(response)) => return Ok(response.into_inner()),
+                    Ok(Err(status)) => status,
+                    Err(_) => {
+                        last = "timed out".into();
+                        continue;
+                    }
+                };
+            if retryable(&status) {
+                last = status.to_string();
+            } else if attempt > 0 && status.code() == tonic::Code::AlreadyExists {
+                // Accepted on an earlier attempt whose answer was lost: the refusal of
+                // the replay carries the first answer in its details.
                 use attn_proto::Message as _;
-                (status.code() == tonic::Code::AlreadyExists && !status.details().is_empty())
-                    .then(|| wire::ImpressionAck::decode(status.details()).ok())
+                let details = status.details();
+                return (!details.is_empty())
+                    .then(|| wire::ImpressionAck::decode(details).ok())
                     .flatten()
-            };
-            let answer = match answer {
-                Ok(Err(status)) if attempt > 0 => match first_answer(&status) {
-                    Some(first) => Ok(Ok(tonic::Response::new(first))),
-                    None => Ok(Err(status)),
-                },
-                other => other,
-            };
-            match answer {
-                Ok(Ok(response)) => {
-                    let ack =
-                        self.check_ack(&bidder.name, &signed, &impression, response.into_inner())?;
-                    let payment = self.check_payment(&bidder.name, &impression, &ack).await;
-                    let entry = WalletEntry {
-                        bidder: bidder.name.clone(),
-                        impression: signed,
-                        ack,
-                    };
-                    self.wallet.record(&entry)?;
-                    return Ok(Delivered { entry, payment });
-                }
-                Ok(Err(status)) if retryable(&status) => last = status.to_string(),
-                Ok(Err(status)) if attempt > 0 && status.code() == tonic::Code::AlreadyExists => {
-                    return Err(failure(format!(
-                        "accepted on an earlier attempt whose answer was lost: {}",
-                        status.message()
-                    )));
-                }
-                Ok(Err(status)) => {
-                    return Err(failure(format!(
-                        "refused: {:?}: {}",
-                        status.code(),
-                        status.message()
-                    )));
-                }
-                Err(_) => last = "timed out".into(),
+                    .ok_or_else(|| {
+                        failure(format!(
+                            "accepted on an earlier attempt whose answer was lost: {}",
+                            status.message()
+                        ))
+                    });
+            } else {
+                return Err(failure(format!(
+                    "refused: {:?}: {}",
+                    status.code(),
+                    status.message()
+                )));
             }
         }
         Err(failure(format!(

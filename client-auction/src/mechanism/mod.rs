@@ -372,8 +372,7 @@ pub fn run_into(
         return;
     }
     let context = Context::new(slots, candidates, rules);
-    let mut selection = Selection::new();
-    selection.select(&context);
+    let selection = Selection::select(&context);
     match mechanism {
         Mechanism::FirstPrice | Mechanism::SecondPrice | Mechanism::Gsp => {
             greedy(&context, &selection, mechanism, &mut outcome.awards);
@@ -523,11 +522,7 @@ impl<'a> Context<'a> {
     }
 
     fn same_agent(&self, a: u32, b: u32) -> bool {
-        if self.rules.one_slot_per_advertiser {
-            self.candidates[a as usize].advertiser == self.candidates[b as usize].advertiser
-        } else {
-            a == b
-        }
+        same_agent(&self.rules, self.candidates, a as usize, b as usize)
     }
 
     fn award(
@@ -544,6 +539,35 @@ impl<'a> Context<'a> {
             price_atomic,
             evidence,
         )
+    }
+}
+
+/// Whether candidates `a` and `b` act as one agent: the same advertiser under
+/// [`Rules::one_slot_per_advertiser`], else the same bid.
+fn same_agent(rules: &Rules, candidates: &[Candidate], a: usize, b: usize) -> bool {
+    if rules.one_slot_per_advertiser {
+        candidates[a].advertiser == candidates[b].advertiser
+    } else {
+        a == b
+    }
+}
+
+/// The price per unit a slot's winner pays and its evidence, under first price,
+/// second price or GSP: its own bid under first price; else the runner-up's bid when
+/// above the reserve, or the reserve.
+fn greedy_price(
+    mechanism: Mechanism,
+    bid_atomic: u64,
+    runner_up: Option<(usize, u64)>,
+    slot: usize,
+    reserve_atomic: u64,
+) -> (u64, Evidence) {
+    match (mechanism, runner_up) {
+        (Mechanism::FirstPrice, _) => (bid_atomic, Evidence::OwnBid),
+        (_, Some((candidate, price_atomic))) if price_atomic > reserve_atomic => {
+            (price_atomic, Evidence::NextBid { candidate })
+        }
+        _ => (reserve_atomic, Evidence::Reserve { slot }),
     }
 }
 
@@ -586,13 +610,7 @@ fn single_slot(
     mechanism: Mechanism,
     awards: &mut Vec<WinnerAward>,
 ) {
-    let same_agent = |a: usize, b: usize| {
-        if rules.one_slot_per_advertiser {
-            candidates[a].advertiser == candidates[b].advertiser
-        } else {
-            a == b
-        }
-    };
+    let same_agent = |a: usize, b: usize| same_agent(rules, candidates, a, b);
     let mut best: Option<usize> = None;
     // The best candidate of another agent than `best`'s.
     let mut second: Option<usize> = None;
@@ -628,21 +646,12 @@ fn single_slot(
         }
     }
     let Some(winner) = best else { return };
-    let reserve = slot.reserve_atomic;
     let bid = candidates[winner].price_atomic;
-    if bid < reserve {
+    if bid < slot.reserve_atomic {
         return;
     }
-    let (price, evidence) = match (mechanism, second) {
-        (Mechanism::FirstPrice, _) => (bid, Evidence::OwnBid),
-        (_, Some(runner_up)) if candidates[runner_up].price_atomic > reserve => (
-            candidates[runner_up].price_atomic,
-            Evidence::NextBid {
-                candidate: runner_up,
-            },
-        ),
-        _ => (reserve, Evidence::Reserve { slot: 0 }),
-    };
+    let runner_up = second.map(|s| (s, candidates[s].price_atomic));
+    let (price, evidence) = greedy_price(mechanism, bid, runner_up, 0, slot.reserve_atomic);
     awards.push(award(0, slot, winner, price, evidence));
 }
 
@@ -673,19 +682,13 @@ fn greedy(
         if context.price(winner) < reserve {
             continue;
         }
-        let (price, evidence) = if mechanism == Mechanism::FirstPrice {
-            (context.price(winner), Evidence::OwnBid)
-        } else {
-            match remaining.find(|&c| !context.same_agent(c, winner)) {
-                Some(runner_up) if context.price(runner_up) > reserve => (
-                    context.price(runner_up),
-                    Evidence::NextBid {
-                        candidate: runner_up as usize,
-                    },
-                ),
-                _ => (reserve, Evidence::Reserve { slot }),
-            }
-        };
+        // First price needs no runner-up: the search is skipped.
+        let runner_up = (mechanism != Mechanism::FirstPrice)
+            .then(|| remaining.find(|&c| !context.same_agent(c, winner)))
+            .flatten()
+            .map(|c| (c as usize, context.price(c)));
+        let (price, evidence) =
+            greedy_price(mechanism, context.price(winner), runner_up, slot, reserve);
         winners[winner_count] = winner;
         winner_count += 1;
         awards.push(context.award(slot, winner, price, evidence));

@@ -121,19 +121,7 @@ pub(super) struct Selection {
 }
 
 impl Selection {
-    /// Empty lists, for [`Selection::select`] to fill in place (no copy of the lists
-    /// on return).
-    pub(super) fn new() -> Self {
-        Self {
-            shared: TopList::EMPTY,
-            per_slot: Vec::new(),
-        }
-    }
-
-    /// Keeps the best candidates of `context` (the lists must be empty).
-    pub(super) fn select(&mut self, context: &Context<'_>) {
-        debug_assert!(self.shared.len == 0 && self.per_slot.is_empty());
-        let Self { shared, per_slot } = self;
+    pub(super) fn select(context: &Context<'_>) -> Self {
         let slot_count = context.slot_count();
         let full = if slot_count >= u32::BITS as usize {
             u32::MAX
@@ -141,6 +129,8 @@ impl Selection {
             (1u32 << slot_count) - 1
         };
         let capacity = slot_count + 1;
+        let mut shared = TopList::EMPTY;
+        let mut per_slot: Vec<TopList> = Vec::new();
         for (index, candidate) in context.candidates.iter().enumerate() {
             // Priced below the shared list's cutoff, a candidate ranks below `k + 1`
             // agents that may take every slot, so no slot's list keeps it (the per-slot
@@ -156,7 +146,7 @@ impl Selection {
                 shared.offer(context, index as u32, capacity);
             } else if mask != 0 {
                 if per_slot.is_empty() {
-                    *per_slot = vec![TopList::EMPTY; slot_count];
+                    per_slot = vec![TopList::EMPTY; slot_count];
                 }
                 let mut bits = mask;
                 while bits != 0 {
@@ -166,12 +156,13 @@ impl Selection {
                 }
             }
         }
-        for list in per_slot.iter_mut() {
+        for list in &mut per_slot {
             for &index in shared.as_slice() {
                 list.offer(context, index, capacity);
             }
         }
         debug_assert!(per_slot.len() <= SLOTS_MAX);
+        Self { shared, per_slot }
     }
 
     /// Whether every retained candidate may take every slot (one shared list).

@@ -226,12 +226,6 @@ fn a_zero_click_weight_is_refused() {
     );
 }
 
-fn select(context: &Context<'_>) -> Selection {
-    let mut selection = Selection::new();
-    selection.select(context);
-    selection
-}
-
 fn uniform_instance() -> impl Strategy<Value = (Vec<SlotSpec>, Vec<Candidate>, bool)> {
     (
         prop::collection::vec(1u32..=CLICK_WEIGHT_PPM_MAX, 1..=6),
@@ -260,7 +254,7 @@ proptest! {
     fn closed_form_vcg_matches_the_assignment((slots, candidates, one_slot) in uniform_instance()) {
         let rules = Rules { one_slot_per_advertiser: one_slot };
         let context = Context::new(&slots, &candidates, &rules);
-        let selection = select(&context);
+        let selection = Selection::select(&context);
         prop_assert!(selection.is_uniform());
         let mut closed = Vec::new();
         vcg_position_auction(&context, &selection, &mut closed);
@@ -284,8 +278,8 @@ proptest! {
     fn per_slot_path_matches_shared_path((slots, candidates, one_slot) in uniform_instance()) {
         let rules = Rules { one_slot_per_advertiser: one_slot };
         let context = Context::new(&slots, &candidates, &rules);
-        let shared = select(&context);
-        let mut per_slot = select(&context);
+        let shared = Selection::select(&context);
+        let mut per_slot = Selection::select(&context);
         per_slot.force_per_slot(slots.len());
         prop_assert!(!per_slot.is_uniform());
         for mechanism in [Mechanism::FirstPrice, Mechanism::Gsp] {
@@ -339,7 +333,7 @@ proptest! {
         for mechanism in [Mechanism::FirstPrice, Mechanism::SecondPrice, Mechanism::Gsp] {
             let context = Context::new(&slots, &candidates, &rules);
             let mut general = Vec::new();
-            greedy(&context, &select(&context), mechanism, &mut general);
+            greedy(&context, &Selection::select(&context), mechanism, &mut general);
             let mut fast = Vec::new();
             single_slot(&slots[0], &candidates, &rules, mechanism, &mut fast);
             prop_assert_eq!(&fast, &general, "{:?}", mechanism);

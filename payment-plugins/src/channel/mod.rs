@@ -427,15 +427,12 @@ impl Channels {
         })
     }
 
-    /// Verifies `voucher`'s signature and decodes it, re-using the parsed keys of the
-    /// channel it names when this store knows it (see [`voucher::open_with_keys`]).
-    /// The store is only read, briefly: verification runs outside its lock.
-    fn open_voucher(&self, voucher: &Signed<Voucher>) -> Result<Voucher> {
-        voucher::open_with_keys(voucher, |id| {
-            self.store
-                .read(|state| state.channels.get(id).map(|c| (c.payer, c.payee)))
+    /// Verifies `voucher`'s signature and decodes it, taking its signer's key and the
+    /// `payee`'s as they are ([`Voucher::open_knowing`]).
+    fn open_voucher(payee: &PublicKey, voucher: &Signed<Voucher>) -> Result<Voucher> {
+        Voucher::open_knowing(voucher, &[voucher.signer(), *payee]).map_err(|error| {
+            Error::VoucherRejected(VoucherRejection::BadSignature(error.to_string()))
         })
-        .map_err(|error| Error::VoucherRejected(VoucherRejection::BadSignature(error.to_string())))
     }
 
     /// Payee side: verifies `voucher` (signature, channel, parties, currency, sequence
@@ -444,7 +441,7 @@ impl Channels {
     /// refused voucher changes nothing; a replayed or reordered one is refused.
     /// `payee` is the key the caller receives for (a persona of its own).
     pub fn accept(&self, payee: &PublicKey, voucher: &Signed<Voucher>) -> Result<Money> {
-        let body = self.open_voucher(voucher)?;
+        let body = Self::open_voucher(payee, voucher)?;
         if &body.payee != payee {
             return Err(Error::VoucherRejected(VoucherRejection::WrongParty(
                 "payee",
@@ -467,7 +464,7 @@ impl Channels {
     /// below [`NONCE_SEARCH_MAX`]) and its escrow must hold a deposit, which becomes
     /// the limit of its vouchers. Both parties' accounts are [`AccountName::for_key`].
     pub async fn receive(&self, payee: &PublicKey, voucher: &Signed<Voucher>) -> Result<Money> {
-        let body = self.open_voucher(voucher)?;
+        let body = Self::open_voucher(payee, voucher)?;
         if &body.payee != payee {
             return Err(Error::VoucherRejected(VoucherRejection::WrongParty(
                 "payee",
@@ -1011,13 +1008,7 @@ impl PaymentRail for ChannelRail {
                         .get(&open.id)
                         .ok_or_else(|| unknown_channel(&open.id))?;
                     let (voucher, issued) = issue_on(channel, &signer, &request.amount, now_ms())?;
-                    let body =
-                        voucher::open_with_keys(&voucher, |_| Some((channel.payer, channel.payee)))
-                            .map_err(|e| {
-                                Error::VoucherRejected(VoucherRejection::BadSignature(
-                                    e.to_string(),
-                                ))
-                            })?;
+                    let body = Channels::open_voucher(&channel.payee, &voucher)?;
                     let accepted = accept_on(&issued, &voucher, &body)?;
                     let payment = RailPayment {
                         from: request.from.clone(),

@@ -224,10 +224,7 @@ impl State {
         payee: &PublicKey,
         currency: attn_receipts::Currency,
     ) -> Vec<&Channel> {
-        self.pair_ids(payer, payee, currency)
-            .iter()
-            .filter_map(|(_, id)| self.channels.get(id))
-            .collect()
+        self.pair_channels(payer, payee, currency).collect()
     }
 
     /// The open channel of a pair with the highest nonce, if any.
@@ -237,22 +234,23 @@ impl State {
         payee: &PublicKey,
         currency: attn_receipts::Currency,
     ) -> Option<&Channel> {
-        self.pair_ids(payer, payee, currency)
-            .iter()
+        self.pair_channels(payer, payee, currency)
             .rev()
-            .filter_map(|(_, id)| self.channels.get(id))
             .find(|c| c.phase == Phase::Open)
     }
 
-    fn pair_ids(
+    /// The channels of a pair by nonce, from the pair index.
+    fn pair_channels(
         &self,
         payer: &PublicKey,
         payee: &PublicKey,
         currency: attn_receipts::Currency,
-    ) -> &[(u64, Digest32)] {
+    ) -> impl DoubleEndedIterator<Item = &Channel> {
         self.pairs
             .get(&(*payer, *payee, currency))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|(_, id)| self.channels.get(id))
     }
 }
 
