@@ -2,7 +2,7 @@
 //! and the baseline they are measured against, a bare `INSERT` of the same rows into
 //! a table of the same shape (same columns, keys and indexes) with no ledger logic.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use attn_receipts::Currency;
 use sqlx::{AssertSqlSafe, Connection};
@@ -117,8 +117,7 @@ pub async fn create_bare_table_sqlite(ledger: &SqliteLedger) -> Result<(), Error
     for statement in [
         format!(
             "CREATE TABLE IF NOT EXISTS {BARE_TABLE} (sequence INTEGER PRIMARY KEY, \
-             id BLOB NOT NULL UNIQUE CHECK (length(id) = 16), debit_account BLOB NOT NULL, \
-             credit_account BLOB NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0), \
+             id BLOB NOT NULL UNIQUE, amount INTEGER NOT NULL CHECK (amount > 0), \
              ledger INTEGER NOT NULL, code INTEGER NOT NULL, user_data INTEGER NOT NULL, \
              flags INTEGER NOT NULL, pending_id BLOB, timeout_ms INTEGER NOT NULL, \
              expires_at_ms INTEGER, status INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, \

@@ -1,7 +1,9 @@
 //! [`MemoryLedger`]: the rules over plain maps behind a mutex. For tests and the
 //! simulator, which runs the product's own ledger logic deterministically.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;

@@ -5,7 +5,7 @@
 //! `UNNEST` statement per table. Every writer of a transfer's status holds its accounts'
 //! locks, so the read after locking sees the latest committed state.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 

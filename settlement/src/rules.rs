@@ -21,7 +21,7 @@
 //! (`debits_pending + debits_posted ≤ credits_posted`), so a reservation can never be
 //! posted into an overdraft; posts, voids and expiries only lower the left side.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::error::{Error, Rejection};
 use crate::model::{

@@ -1,8 +1,10 @@
 //! What the SQLite and PostgreSQL backends share: row shapes, conversions between
 //! stored integers and the model, and the mapping of database errors to [`Error`].
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use foldhash::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
+
+use sqlx::AssertSqlSafe;
 
 use attn_receipts::Currency;
 
@@ -16,14 +18,11 @@ use crate::model::{
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, ledger, kind, flags, user_data, debits_pending, \
      debits_posted, credits_pending, credits_posted, created_at_ms";
 
-/// The transfer columns, in [`TransferRow`] order.
-pub(crate) const TRANSFER_COLUMNS: &str = "sequence, id, debit_account, credit_account, amount, \
-     ledger, code, user_data, flags, pending_id, timeout_ms, expires_at_ms, status, created_at_ms";
-
 /// An account as read: id, ledger, kind, flags, user_data, the four sums, created_at_ms.
 pub(crate) type AccountRow = (Vec<u8>, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
-/// A transfer as read, in [`TRANSFER_COLUMNS`] order.
+/// A transfer as read: sequence, id, debit and credit account ids, amount, ledger, code,
+/// user_data, flags, pending_id, timeout_ms, expires_at_ms, status, created_at_ms.
 pub(crate) type TransferRow = (
     i64,
     Vec<u8>,
@@ -234,6 +233,28 @@ pub(crate) fn chunk_sizes(mut len: usize, max: usize) -> Vec<usize> {
         len -= size;
     }
     sizes
+}
+
+/// A statement's text, built by `build` the first time its key is asked for and
+/// kept: the multi-row statements of a batch are long (a 1,024-row transfer insert is
+/// 35 KB of placeholders), and building them per batch cost more than binding a row.
+/// The key is the statement's name, its table, a variant (which columns, where a
+/// statement has several shapes) and its row count.
+pub(crate) fn statement_text(
+    name: &'static str,
+    table: &'static str,
+    variant: u32,
+    rows: usize,
+    build: impl FnOnce() -> String,
+) -> AssertSqlSafe<Arc<str>> {
+    type Key = (&'static str, &'static str, u32, usize);
+    static TEXTS: LazyLock<Mutex<std::collections::HashMap<Key, Arc<str>>>> =
+        LazyLock::new(Mutex::default);
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let text = texts
+        .entry((name, table, variant, rows))
+        .or_insert_with(|| Arc::from(build()));
+    AssertSqlSafe(Arc::clone(text))
 }
 
 /// `count` groups of `width` `?` placeholders: `(?,?),(?,?)`.

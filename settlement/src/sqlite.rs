@@ -20,29 +20,30 @@
 //! [`HISTORY_EPOCH_SHIFT`]); ids are looked up with one statement per batch; rows are
 //! written with multi-row statements of a few fixed sizes, prepared once.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{Arguments, AssertSqlSafe, Connection, Encode, Type};
 
 use crate::backend::{LedgerBackend, RetryPolicy};
 use crate::check::{self, CheckReport};
 use crate::error::Error;
 use crate::model::{
-    Account, AccountId, AccountOutcome, HistoryPage, Ledger, LedgerId, NewAccount, Transfer,
-    TransferId, TransferOutcome, TransferRecord, TransferStatus,
+    Account, AccountId, AccountOutcome, Balances, HistoryPage, Ledger, LedgerId, NewAccount,
+    Transfer, TransferId, TransferOutcome, TransferRecord, TransferStatus,
 };
 use crate::rules::{self, Plan, Snapshot};
 use crate::sql::{
-    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TRANSFER_COLUMNS, TransferRow,
-    chunk_sizes, map_error, placeholders, stored, stored_user_data,
+    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TransferRow, chunk_sizes, map_error,
+    placeholders, statement_text, stored, stored_user_data,
 };
 
 /// How long a writer waits for another process's write lock before `SQLITE_BUSY`.
@@ -58,13 +59,44 @@ const ROWS_PER_STATEMENT_MAX: usize = 1_024;
 /// The most ids per `IN (…)` lookup: a whole batch's in one statement.
 const IDS_PER_LOOKUP_MAX: usize = 8_192;
 /// Parameters per inserted transfer row.
-const TRANSFER_INSERT_WIDTH: usize = 16;
+const TRANSFER_INSERT_WIDTH: usize = 13;
+
+/// Transfers as read (a [`TransferRow`]): rows name their accounts by number, so the
+/// ids come from `accounts` (a left join: a row whose account is missing fails to
+/// decode instead of vanishing). `t` is the transfers table.
+const TRANSFER_SELECT: &str = "SELECT t.sequence, t.id, d.id, c.id, t.amount, t.ledger, \
+     t.code, t.user_data, t.flags, t.pending_id, t.timeout_ms, t.expires_at_ms, t.status, \
+     t.created_at_ms FROM transfers AS t \
+     LEFT JOIN accounts AS d ON d.number = t.debit_number \
+     LEFT JOIN accounts AS c ON c.number = t.credit_number";
 /// SQLite's most parameters per statement.
 const PARAMETERS_MAX: usize = 32_766;
 
 const _: () = assert!(ROWS_PER_STATEMENT_MAX * TRANSFER_INSERT_WIDTH <= PARAMETERS_MAX);
 const _: () = assert!(IDS_PER_LOOKUP_MAX <= PARAMETERS_MAX);
 const _: () = assert!(IDS_PER_LOOKUP_MAX >= crate::rules::BATCH_MAX);
+
+/// The parameters of one statement, allocated once at their final count (a batch's
+/// statements bind thousands).
+struct Params(SqliteArguments);
+
+impl Params {
+    fn with_capacity(count: usize) -> Self {
+        let mut arguments = SqliteArguments::default();
+        arguments.reserve(count, 0);
+        Self(arguments)
+    }
+
+    fn push<'t, T: Encode<'t, Sqlite> + Type<Sqlite>>(
+        &mut self,
+        value: T,
+    ) -> Result<&mut Self, Error> {
+        self.0
+            .add(value)
+            .map_err(|e| Error::Database(format!("binding a parameter: {e}")))?;
+        Ok(self)
+    }
+}
 
 /// History is indexed by epoch, `sequence >> HISTORY_EPOCH_SHIFT` (16,384 transfers;
 /// the generated column `transfers.epoch` of the migrations): a batch adds its
@@ -294,13 +326,14 @@ impl SqliteLedger {
     /// written: the benchmarks' bare baseline.
     pub(crate) async fn insert_bare(
         &self,
-        table: &str,
+        table: &'static str,
         records: &[TransferRecord],
         numbers: &HashMap<AccountId, i64>,
     ) -> Result<(), Error> {
         in_write_transaction!(self, connection, _cache => async {
             let first = next_sequence(connection, table).await?;
-            insert_transfer_rows(connection, table, records, numbers, first).await
+            insert_transfer_rows(connection, table, records, |id| numbers.get(id).copied(), first)
+                .await
         })
     }
 }
@@ -355,17 +388,20 @@ async fn load_numbered_accounts(
             .min(IDS_PER_LOOKUP_MAX);
         let take = rest.len().min(size);
         let (chunk, tail) = rest.split_at(take);
-        let sql = format!(
-            "SELECT number, {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
-            vec!["?"; size].join(",")
-        );
-        let mut query = sqlx::query_as::<_, NumberedAccountRow>(AssertSqlSafe(sql));
+        let sql = statement_text("accounts by id", "accounts", 0, size, || {
+            format!(
+                "SELECT number, {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+                vec!["?"; size].join(",")
+            )
+        });
+        let mut params = Params::with_capacity(size);
         for index in 0..size {
             // Padding repeats the last id: harmless in `IN`, and keeps one statement
             // shape per size so it stays prepared.
             let id = chunk[index.min(chunk.len() - 1)];
-            query = query.bind(id.to_bytes().to_vec());
+            params.push(id.to_bytes().to_vec())?;
         }
+        let query = sqlx::query_as_with::<_, NumberedAccountRow, _>(sql, params.0);
         for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
             let (number, id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created) = row;
             let account = sql::account_from_row((
@@ -392,15 +428,18 @@ async fn load_transfers(
             .min(IDS_PER_LOOKUP_MAX);
         let take = rest.len().min(size);
         let (chunk, tail) = rest.split_at(take);
-        let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({})",
-            vec!["?"; size].join(",")
-        );
-        let mut query = sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql));
+        let sql = statement_text("transfers by id", "transfers", 0, size, || {
+            format!(
+                "{TRANSFER_SELECT} WHERE t.id IN ({})",
+                vec!["?"; size].join(",")
+            )
+        });
+        let mut params = Params::with_capacity(size);
         for index in 0..size {
             let id = chunk[index.min(chunk.len() - 1)];
-            query = query.bind(id.to_bytes().to_vec());
+            params.push(id.to_bytes().to_vec())?;
         }
+        let query = sqlx::query_as_with::<_, TransferRow, _>(sql, params.0);
         for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
             found.push(sql::transfer_from_row(row)?);
         }
@@ -409,44 +448,103 @@ async fn load_transfers(
     Ok(found)
 }
 
-/// Writes the final sums of `accounts`, addressed by their `number` (the rowid: the
-/// cheapest lookup SQLite has), one multi-row statement per chunk.
+/// An account as stored when the batch began: its `number` (the rowid keying the
+/// history indexes and the cheapest lookup SQLite has) and its sums.
+#[derive(Clone, Copy, Debug)]
+struct Stored {
+    number: i64,
+    sums: Balances,
+}
+
+impl Stored {
+    fn of(number: i64, account: &Account) -> Self {
+        Self {
+            number,
+            sums: account.balances,
+        }
+    }
+}
+
+/// The account sums, in the order of the bits of a change mask.
+const SUM_COLUMNS: [&str; 4] = [
+    "debits_pending",
+    "debits_posted",
+    "credits_pending",
+    "credits_posted",
+];
+
+fn sums(balances: &Balances) -> [u64; 4] {
+    [
+        balances.debits_pending,
+        balances.debits_posted,
+        balances.credits_pending,
+        balances.credits_posted,
+    ]
+}
+
+/// Writes the final sums of `accounts`, addressed by number, and only the sums that
+/// changed since `known`: accounts are grouped by which of their four sums changed
+/// and each group is written by multi-row statements that set those columns only (a
+/// single-phase transfer changes one sum per side, so a batch binds two values per
+/// account rather than five).
 async fn write_account_updates(
     connection: &mut SqliteConnection,
     accounts: &[Account],
-    numbers: &HashMap<AccountId, i64>,
+    known: &HashMap<AccountId, Stored>,
 ) -> Result<(), Error> {
-    let mut offset = 0;
-    for size in chunk_sizes(accounts.len(), ROWS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "WITH v(number, dp, dpo, cp, cpo) AS (VALUES {}) \
-             UPDATE accounts SET debits_pending = v.dp, debits_posted = v.dpo, \
-             credits_pending = v.cp, credits_posted = v.cpo FROM v \
-             WHERE accounts.number = v.number",
-            placeholders(size, 5)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for account in &accounts[offset..offset + size] {
-            let b = account.balances;
-            let number = numbers
-                .get(&account.id)
-                .copied()
-                .ok_or_else(|| Error::Corrupt(format!("account {} has no number", account.id)))?;
-            query = query
-                .bind(number)
-                .bind(stored(b.debits_pending))
-                .bind(stored(b.debits_posted))
-                .bind(stored(b.credits_pending))
-                .bind(stored(b.credits_posted));
+    let mut groups: [Vec<(i64, [u64; 4])>; 16] = std::array::from_fn(|_| Vec::new());
+    for account in accounts {
+        let before = known
+            .get(&account.id)
+            .ok_or_else(|| Error::Corrupt(format!("account {} has no number", account.id)))?;
+        let (old, new) = (sums(&before.sums), sums(&account.balances));
+        let mask = (0..4).fold(0, |mask, i| mask | (usize::from(old[i] != new[i]) << i));
+        if mask != 0 {
+            groups[mask].push((before.number, new));
         }
-        let result = query.execute(&mut *connection).await.map_err(map_error)?;
-        if result.rows_affected() != size as u64 {
-            return Err(Error::Database(format!(
-                "updated {} of {size} accounts",
-                result.rows_affected()
-            )));
+    }
+    for (mask, rows) in groups
+        .iter()
+        .enumerate()
+        .filter(|(_, rows)| !rows.is_empty())
+    {
+        let columns: Vec<usize> = (0..4).filter(|i| mask & (1 << i) != 0).collect();
+        let mut offset = 0;
+        for size in chunk_sizes(rows.len(), ROWS_PER_STATEMENT_MAX) {
+            let sql = statement_text("account sums", "accounts", mask as u32, size, || {
+                let names: Vec<String> = (0..columns.len()).map(|i| format!("s{i}")).collect();
+                let sets: Vec<String> = columns
+                    .iter()
+                    .zip(&names)
+                    .map(|(&column, name)| format!("{} = v.{name}", SUM_COLUMNS[column]))
+                    .collect();
+                format!(
+                    "WITH v(number, {}) AS (VALUES {}) UPDATE OR FAIL accounts SET {} \
+                     FROM v WHERE accounts.number = v.number",
+                    names.join(", "),
+                    placeholders(size, 1 + columns.len()),
+                    sets.join(", ")
+                )
+            });
+            let mut params = Params::with_capacity(size * (1 + columns.len()));
+            for (number, new) in &rows[offset..offset + size] {
+                params.push(*number)?;
+                for &column in &columns {
+                    params.push(stored(new[column]))?;
+                }
+            }
+            let result = sqlx::query_with(sql, params.0)
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+            if result.rows_affected() != size as u64 {
+                return Err(Error::Database(format!(
+                    "updated {} of {size} accounts",
+                    result.rows_affected()
+                )));
+            }
+            offset += size;
         }
-        offset += size;
     }
     Ok(())
 }
@@ -457,69 +555,83 @@ async fn write_status_updates(
 ) -> Result<(), Error> {
     let mut offset = 0;
     for size in chunk_sizes(updates.len(), ROWS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "WITH v(id, status) AS (VALUES {}) \
-             UPDATE transfers SET status = v.status FROM v WHERE transfers.id = v.id",
-            placeholders(size, 2)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let sql = statement_text("transfer statuses", "transfers", 0, size, || {
+            format!(
+                "WITH v(id, status) AS (VALUES {}) UPDATE OR FAIL transfers \
+                 SET status = v.status FROM v WHERE transfers.id = v.id",
+                placeholders(size, 2)
+            )
+        });
+        let mut params = Params::with_capacity(size * 2);
         for (id, status) in &updates[offset..offset + size] {
-            query = query
-                .bind(id.to_bytes().to_vec())
-                .bind(i64::from(status.code()));
+            params
+                .push(id.to_bytes().to_vec())?
+                .push(i64::from(status.code()))?;
         }
-        query.execute(&mut *connection).await.map_err(map_error)?;
+        sqlx::query_with(sql, params.0)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
         offset += size;
     }
     Ok(())
 }
 
-/// Inserts transfer rows with multi-row statements, with sequences from `first` on
-/// (also the benchmark's bare baseline, into a table of the same shape).
+/// Inserts transfer rows with multi-row statements; they take the sequences from
+/// `first` on, the table's next (also the benchmark's bare baseline, into a table of
+/// the same shape).
 async fn insert_transfer_rows(
     connection: &mut SqliteConnection,
-    table: &str,
+    table: &'static str,
     records: &[TransferRecord],
-    numbers: &HashMap<AccountId, i64>,
+    number_of: impl Fn(&AccountId) -> Option<i64>,
     first: i64,
 ) -> Result<(), Error> {
     let number = |id: &AccountId| {
-        numbers
-            .get(id)
-            .copied()
-            .ok_or_else(|| Error::Corrupt(format!("account {id} has no number")))
+        number_of(id).ok_or_else(|| Error::Corrupt(format!("account {id} has no number")))
     };
     let mut offset = 0;
     for size in chunk_sizes(records.len(), ROWS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "INSERT INTO {table} (sequence, id, debit_account, credit_account, amount, ledger, \
-             code, user_data, flags, pending_id, timeout_ms, expires_at_ms, status, \
-             created_at_ms, debit_number, credit_number) VALUES {}",
-            placeholders(size, TRANSFER_INSERT_WIDTH)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (index, record) in records[offset..offset + size].iter().enumerate() {
+        let sql = statement_text("transfer rows", table, 0, size, || {
+            format!(
+                "INSERT OR FAIL INTO {table} (id, amount, ledger, code, user_data, flags, \
+                 pending_id, timeout_ms, expires_at_ms, status, created_at_ms, \
+                 debit_number, credit_number) VALUES {}",
+                placeholders(size, TRANSFER_INSERT_WIDTH)
+            )
+        });
+        let mut params = Params::with_capacity(size * TRANSFER_INSERT_WIDTH);
+        for record in &records[offset..offset + size] {
             let t = &record.transfer;
-            query = query
-                .bind(first + (offset + index) as i64)
-                .bind(t.id.to_bytes().to_vec())
-                .bind(t.debit_account.to_bytes().to_vec())
-                .bind(t.credit_account.to_bytes().to_vec())
-                .bind(stored(t.amount))
-                .bind(i64::from(t.ledger.0))
-                .bind(i64::from(t.code))
-                .bind(stored_user_data(t.user_data))
-                .bind(i64::from(t.flags.0))
-                .bind((t.pending_id.0 != 0).then(|| t.pending_id.to_bytes().to_vec()))
-                .bind(stored(t.timeout_ms))
-                .bind(record.expires_at_ms.map(stored))
-                .bind(i64::from(record.status.code()))
-                .bind(stored(record.created_at_ms))
-                .bind(number(&t.debit_account)?)
-                .bind(number(&t.credit_account)?);
+            params
+                .push(t.id.to_bytes().to_vec())?
+                .push(stored(t.amount))?
+                .push(i64::from(t.ledger.0))?
+                .push(i64::from(t.code))?
+                .push(stored_user_data(t.user_data))?
+                .push(i64::from(t.flags.0))?
+                .push((t.pending_id.0 != 0).then(|| t.pending_id.to_bytes().to_vec()))?
+                .push(stored(t.timeout_ms))?
+                .push(record.expires_at_ms.map(stored))?
+                .push(i64::from(record.status.code()))?
+                .push(stored(record.created_at_ms))?
+                .push(number(&t.debit_account)?)?
+                .push(number(&t.credit_account)?)?;
         }
-        query.execute(&mut *connection).await.map_err(map_error)?;
+        let result = sqlx::query_with(sql, params.0)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
         offset += size;
+        // Rows take the next rowids (max + 1: nothing is ever deleted), which the writer
+        // read under the write lock; checked, since history relies on it.
+        let expected = first + offset as i64 - 1;
+        if result.last_insert_rowid() != expected {
+            return Err(Error::Corrupt(format!(
+                "transfer rows took sequences up to {}, not {expected}",
+                result.last_insert_rowid()
+            )));
+        }
     }
     Ok(())
 }
@@ -558,25 +670,30 @@ async fn create_accounts_tx(
         rules::plan_accounts(accounts, existing, |id| ledgers.contains_key(id), now_ms);
     let mut offset = 0;
     for size in chunk_sizes(created.len(), ROWS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}",
-            placeholders(size, 10)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let sql = statement_text("account rows", "accounts", 0, size, || {
+            format!(
+                "INSERT OR FAIL INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}",
+                placeholders(size, 10)
+            )
+        });
+        let mut params = Params::with_capacity(size * 10);
         for account in &created[offset..offset + size] {
-            query = query
-                .bind(account.id.to_bytes().to_vec())
-                .bind(i64::from(account.ledger.0))
-                .bind(i64::from(account.kind.code()))
-                .bind(i64::from(account.flags.0))
-                .bind(stored_user_data(account.user_data))
-                .bind(0i64)
-                .bind(0i64)
-                .bind(0i64)
-                .bind(0i64)
-                .bind(stored(account.created_at_ms));
+            params
+                .push(account.id.to_bytes().to_vec())?
+                .push(i64::from(account.ledger.0))?
+                .push(i64::from(account.kind.code()))?
+                .push(i64::from(account.flags.0))?
+                .push(stored_user_data(account.user_data))?
+                .push(0i64)?
+                .push(0i64)?
+                .push(0i64)?
+                .push(0i64)?
+                .push(stored(account.created_at_ms))?;
         }
-        query.execute(&mut *connection).await.map_err(map_error)?;
+        sqlx::query_with(sql, params.0)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
         offset += size;
     }
     Ok(outcomes)
@@ -601,20 +718,20 @@ async fn submit_tx(
         .map(|r| (r.transfer.id, r))
         .collect();
     let account_ids = rules::referenced_account_ids(batch, transfers.values());
-    let mut numbers: HashMap<AccountId, i64> = HashMap::with_capacity(account_ids.len());
+    let mut known: HashMap<AccountId, Stored> = HashMap::with_capacity(account_ids.len());
     let mut accounts: HashMap<AccountId, Account> = HashMap::with_capacity(account_ids.len());
     let mut missing = Vec::new();
     for id in account_ids {
         match cache.accounts.get(&id) {
-            Some((number, account)) => {
-                numbers.insert(id, *number);
-                accounts.insert(id, *account);
+            Some(&(number, account)) => {
+                known.insert(id, Stored::of(number, &account));
+                accounts.insert(id, account);
             }
             None => missing.push(id),
         }
     }
     for (number, account) in load_numbered_accounts(connection, &missing).await? {
-        numbers.insert(account.id, number);
+        known.insert(account.id, Stored::of(number, &account));
         accounts.insert(account.id, account);
         cache.stage(number, account);
     }
@@ -624,10 +741,10 @@ async fn submit_tx(
         transfers,
     };
     let plan = rules::plan_batch(batch, snapshot, now_ms)?;
-    apply_plan(connection, &plan, &numbers).await?;
+    apply_plan(connection, &plan, &known).await?;
     for account in &plan.account_updates {
-        if let Some(number) = numbers.get(&account.id) {
-            cache.stage(*number, *account);
+        if let Some(stored) = known.get(&account.id) {
+            cache.stage(stored.number, *account);
         }
     }
     Ok((plan.outcomes, ledgers))
@@ -639,9 +756,9 @@ async fn expire_tx(
     now_ms: u64,
 ) -> Result<usize, Error> {
     let sql = format!(
-        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE status = 2 \
-         AND expires_at_ms IS NOT NULL AND expires_at_ms <= ? \
-         ORDER BY expires_at_ms, sequence LIMIT ?"
+        "{TRANSFER_SELECT} WHERE t.status = 2 \
+         AND t.expires_at_ms IS NOT NULL AND t.expires_at_ms <= ? \
+         ORDER BY t.expires_at_ms, t.sequence LIMIT ?"
     );
     let rows: Vec<TransferRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(stored(now_ms))
@@ -655,14 +772,17 @@ async fn expire_tx(
     }
     let ids = rules::referenced_account_ids(&[], due.iter());
     let numbered = load_numbered_accounts(connection, &ids).await?;
-    let numbers: HashMap<AccountId, i64> = numbered.iter().map(|(n, a)| (a.id, *n)).collect();
+    let known: HashMap<AccountId, Stored> = numbered
+        .iter()
+        .map(|(number, account)| (account.id, Stored::of(*number, account)))
+        .collect();
     let mut accounts: HashMap<AccountId, Account> =
         numbered.into_iter().map(|(_, a)| (a.id, a)).collect();
     let changed = rules::plan_expiry(&due, &mut accounts, now_ms)?;
-    write_account_updates(connection, &changed, &numbers).await?;
+    write_account_updates(connection, &changed, &known).await?;
     for account in &changed {
-        if let Some(number) = numbers.get(&account.id) {
-            cache.stage(*number, *account);
+        if let Some(stored) = known.get(&account.id) {
+            cache.stage(stored.number, *account);
         }
     }
     write_status_updates(connection, &rules::expiry_status_updates(&due)).await?;
@@ -672,15 +792,16 @@ async fn expire_tx(
 async fn apply_plan(
     connection: &mut SqliteConnection,
     plan: &Plan,
-    numbers: &HashMap<AccountId, i64>,
+    known: &HashMap<AccountId, Stored>,
 ) -> Result<(), Error> {
-    write_account_updates(connection, &plan.account_updates, numbers).await?;
+    write_account_updates(connection, &plan.account_updates, known).await?;
     write_status_updates(connection, &plan.status_updates).await?;
     if plan.inserts.is_empty() {
         return Ok(());
     }
     let first = next_sequence(connection, "transfers").await?;
-    insert_transfer_rows(connection, "transfers", &plan.inserts, numbers, first).await?;
+    let number_of = |id: &AccountId| known.get(id).map(|stored| stored.number);
+    insert_transfer_rows(connection, "transfers", &plan.inserts, number_of, first).await?;
     // A batch spans at most two epochs (BATCH_MAX < 2^HISTORY_EPOCH_SHIFT).
     let last = first + plan.inserts.len() as i64 - 1;
     sqlx::query("INSERT OR IGNORE INTO transfer_epochs (epoch) VALUES (?), (?)")
@@ -788,8 +909,8 @@ impl LedgerBackend for SqliteLedger {
             )
         };
         let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE sequence IN ({} UNION {}) \
-             ORDER BY sequence LIMIT ?4",
+            "{TRANSFER_SELECT} WHERE t.sequence IN ({} UNION {}) \
+             ORDER BY t.sequence LIMIT ?4",
             side("debit_number", "transfers_history_debit"),
             side("credit_number", "transfers_history_credit"),
         );
@@ -831,7 +952,7 @@ impl LedgerBackend for SqliteLedger {
                 .await
                 .map_err(map_error)?,
         )?;
-        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY sequence");
+        let sql = format!("{TRANSFER_SELECT} ORDER BY t.sequence");
         let transfers = sql::transfers_from_rows(
             sqlx::query_as::<_, TransferRow>(AssertSqlSafe(sql))
                 .fetch_all(&mut *tx)
@@ -840,5 +961,38 @@ impl LedgerBackend for SqliteLedger {
         )?;
         tx.commit().await.map_err(map_error)?;
         Ok(check::check(ledgers.values(), &accounts, &transfers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{self, Workload};
+
+    /// Writes use `OR FAIL` (no statement journal): a statement that fails midway
+    /// leaves its earlier rows in the transaction, and the transaction is rolled back
+    /// whole, so nothing of the batch is written and the next batch goes through.
+    #[tokio::test]
+    async fn a_statement_failing_midway_writes_nothing() {
+        let ledger = SqliteLedger::open_memory().await.expect("open");
+        bench::prepare(&ledger, 4).await.expect("prepare");
+        let mut workload = Workload::new(3, 4);
+        let batch = workload.batch(10);
+        // The last row repeats the first's id: the insert fails on it, after nine rows.
+        let mut records = bench::rows(&batch, 1);
+        records[9].transfer.id = records[0].transfer.id;
+        let numbers = |id: &AccountId| i64::try_from(id.0).ok();
+        let failed = in_write_transaction!(ledger, connection, _cache => async {
+            insert_transfer_rows(connection, "transfers", &records, numbers, 1).await
+        });
+        assert!(failed.is_err(), "the duplicate id fails the statement");
+        let found = ledger
+            .lookup_transfers(&batch.iter().map(|t| t.id).collect::<Vec<_>>())
+            .await
+            .expect("lookup");
+        assert!(found.is_empty(), "nothing of the failed batch: {found:?}");
+        let outcomes = ledger.submit(&batch, 1).await.expect("submit");
+        assert!(outcomes.iter().all(|o| o.is_recorded()));
+        assert!(ledger.check().await.expect("check").is_ok());
     }
 }

@@ -353,3 +353,158 @@ async fn sqlite_history_across_epochs_is_the_reference_history() {
     }
     assert!(sqlite.check().await.expect("check").is_ok());
 }
+
+/// A SQLite file written under the previous schema (transfers that stored both
+/// account ids, before 20261207000001_transfer_numbers.sql) opens, is migrated, and
+/// reads back the same transfers, history and sums; its open pending transfer still
+/// expires.
+#[tokio::test]
+async fn sqlite_file_of_the_previous_schema_is_migrated_and_reads_the_same() {
+    use attn_settlement::{AccountId, AccountKind, TransferStatus};
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let previous = directory.path().join("previous-migrations");
+    std::fs::create_dir(&previous).expect("migrations directory");
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    for name in [
+        "20261125000001_ledger.sql",
+        "20261126000001_history_epochs.sql",
+    ] {
+        std::fs::copy(all.join(name), previous.join(name)).expect("copy migration");
+    }
+    let path = directory.path().join("previous.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await.expect("open");
+    Migrator::new(previous.as_path())
+        .await
+        .expect("previous migrations")
+        .run(&pool)
+        .await
+        .expect("run previous migrations");
+    let id = |n: u8| {
+        let mut bytes = [0u8; 16];
+        bytes[15] = n;
+        bytes.to_vec()
+    };
+    sqlx::query("INSERT INTO ledgers (id, currency, scale) VALUES (840, 'USD', 6)")
+        .execute(&pool)
+        .await
+        .expect("ledger");
+    // Account 2 (number 1) paid 5 to account 3 (number 2), which holds a pending
+    // transfer of 2 back to account 2 that expires at 1,000 ms.
+    for (number, account, sums) in [(1, 2, [0, 5, 2, 0]), (2, 3, [2, 0, 0, 5])] {
+        sqlx::query(
+            "INSERT INTO accounts (number, id, ledger, kind, flags, user_data, \
+             debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms) \
+             VALUES (?, ?, 840, ?, 0, 0, ?, ?, ?, ?, 1)",
+        )
+        .bind(number)
+        .bind(id(account))
+        .bind(i64::from(AccountKind::UserWallet.code()))
+        .bind(sums[0])
+        .bind(sums[1])
+        .bind(sums[2])
+        .bind(sums[3])
+        .execute(&pool)
+        .await
+        .expect("account");
+    }
+    for (sequence, transfer, debit, credit, amount, flags, timeout, expires, status) in [
+        (1, 10, (2, 1), (3, 2), 5, 0, 0, None, TransferStatus::Posted),
+        (
+            2,
+            11,
+            (3, 2),
+            (2, 1),
+            2,
+            2,
+            1,
+            Some(1_000),
+            TransferStatus::Pending,
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO transfers (sequence, id, debit_account, credit_account, amount, \
+             ledger, code, user_data, flags, pending_id, timeout_ms, expires_at_ms, status, \
+             created_at_ms, debit_number, credit_number) \
+             VALUES (?, ?, ?, ?, ?, 840, 1, 0, ?, NULL, ?, ?, ?, 1, ?, ?)",
+        )
+        .bind(sequence)
+        .bind(id(transfer))
+        .bind(id(debit.0))
+        .bind(id(credit.0))
+        .bind(amount)
+        .bind(flags)
+        .bind(timeout)
+        .bind(expires)
+        .bind(i64::from(status.code()))
+        .bind(debit.1)
+        .bind(credit.1)
+        .execute(&pool)
+        .await
+        .expect("transfer");
+    }
+    sqlx::query("INSERT INTO transfer_epochs (epoch) VALUES (0)")
+        .execute(&pool)
+        .await
+        .expect("epoch");
+    pool.close().await;
+
+    let ledger = SqliteLedger::open_file(&path)
+        .await
+        .expect("open and migrate");
+    let report = ledger.check().await.expect("check");
+    assert!(report.is_ok(), "{report}");
+    let transfers = ledger
+        .lookup_transfers(&[TransferId(10), TransferId(11)])
+        .await
+        .expect("lookup");
+    assert_eq!(transfers.len(), 2);
+    assert_eq!(
+        (
+            transfers[0].transfer.debit_account,
+            transfers[0].transfer.credit_account,
+            transfers[0].transfer.amount,
+            transfers[0].sequence,
+        ),
+        (AccountId(2), AccountId(3), 5, 1)
+    );
+    assert_eq!(
+        (
+            transfers[1].transfer.debit_account,
+            transfers[1].transfer.credit_account,
+            transfers[1].status,
+        ),
+        (AccountId(3), AccountId(2), TransferStatus::Pending)
+    );
+    let history = ledger
+        .history(AccountId(2), None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.transfers, transfers);
+    assert_eq!(ledger.expire_pending(2_000).await.expect("expire"), 1);
+    let accounts = ledger
+        .lookup_accounts(&[AccountId(2), AccountId(3)])
+        .await
+        .expect("accounts");
+    assert_eq!(accounts[0].balances.credits_pending, 0);
+    assert_eq!(accounts[1].balances.debits_pending, 0);
+    // New transfers continue the sequence, between the migrated accounts.
+    let outcomes = ledger
+        .submit(&[single(12, 3, 2, 1)], 3_000)
+        .await
+        .expect("submit");
+    assert!(outcomes[0].is_recorded());
+    let after = ledger
+        .history(AccountId(3), Some(2), 10)
+        .await
+        .expect("history after");
+    assert_eq!(after.transfers.len(), 1);
+    assert_eq!(after.transfers[0].sequence, 3);
+    let report = ledger.check().await.expect("check after");
+    assert!(report.is_ok(), "{report}");
+}
