@@ -235,6 +235,9 @@ pub(crate) fn chunk_sizes(mut len: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
+/// The most statement texts kept.
+const STATEMENT_TEXTS_MAX: usize = 512;
+
 /// A statement's text, built by `build` the first time its key is asked for and
 /// kept: the multi-row statements of a batch are long (a 1,024-row transfer insert is
 /// 35 KB of placeholders), and building them per batch cost more than binding a row.
@@ -251,6 +254,10 @@ pub(crate) fn statement_text(
     static TEXTS: LazyLock<Mutex<std::collections::HashMap<Key, Arc<str>>>> =
         LazyLock::new(Mutex::default);
     let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if texts.len() >= STATEMENT_TEXTS_MAX {
+        // Shapes beyond the few a workload uses: start afresh rather than grow.
+        texts.clear();
+    }
     let text = texts
         .entry((name, table, variant, rows))
         .or_insert_with(|| Arc::from(build()));

@@ -508,3 +508,67 @@ async fn sqlite_file_of_the_previous_schema_is_migrated_and_reads_the_same() {
     let report = ledger.check().await.expect("check after");
     assert!(report.is_ok(), "{report}");
 }
+
+/// SQLite writes a batch as if its ids were fresh, and plans it again with its own
+/// ids read when one is stored. A batch of 1,000 that resubmits stored transfers at
+/// positions 900 (same fields) and 950 (another amount), past its first statements
+/// (whose rows are written, then deleted), gets the memory ledger's outcomes, sums
+/// and history, and the sequences stay contiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_batch_resubmitting_stored_ids_late_is_the_reference() {
+    use attn_settlement::{Rejection, TransferOutcome};
+    let sqlite = SqliteLedger::open_memory()
+        .await
+        .expect("open sqlite memory");
+    let memory = MemoryLedger::new();
+    let ledgers: [&dyn LedgerBackend; 2] = [&sqlite, &memory];
+    let first = [single(1, CLEARING, 2, 5), single(2, CLEARING, 3, 7)];
+    let mut batch: Vec<_> = (0..1_000u128)
+        .map(|i| single(100 + i, CLEARING, 2 + i % 2, 1))
+        .collect();
+    batch[900] = first[0];
+    batch[950] = single(2, CLEARING, 3, 8);
+    let mut outcomes = Vec::new();
+    for ledger in ledgers {
+        testing::setup(ledger, &[2, 3], AccountFlags::NONE).await;
+        ledger.submit(&first, 1).await.expect("first batch");
+        outcomes.push(ledger.submit(&batch, 2).await.expect("second batch"));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert!(matches!(
+        outcomes[0][900],
+        TransferOutcome::AlreadyExists { created_at_ms: 1 }
+    ));
+    assert!(matches!(
+        outcomes[0][950],
+        TransferOutcome::Rejected(Rejection::ExistsWithDifferentFields("amount"))
+    ));
+    assert_eq!(
+        outcomes[0]
+            .iter()
+            .filter(|o| matches!(o, TransferOutcome::Created { .. }))
+            .count(),
+        998
+    );
+    let ids = [attn_settlement::AccountId(2), attn_settlement::AccountId(3)];
+    assert_eq!(
+        sqlite.lookup_accounts(&ids).await.expect("sqlite sums"),
+        memory.lookup_accounts(&ids).await.expect("memory sums")
+    );
+    for account in ids {
+        let pages = [
+            sqlite.history(account, None, 2_000).await.expect("history"),
+            memory.history(account, None, 2_000).await.expect("history"),
+        ];
+        assert_eq!(pages[0], pages[1]);
+    }
+    let last = sqlite
+        .history(attn_settlement::AccountId(3), None, 2_000)
+        .await
+        .expect("history")
+        .transfers
+        .last()
+        .map(|r| r.sequence);
+    assert_eq!(last, Some(1_000), "2 + 998 rows, no gap");
+    assert!(sqlite.check().await.expect("check").is_ok());
+}

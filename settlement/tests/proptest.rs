@@ -1,5 +1,6 @@
 //! Random batches (single-phase, pending, posts and voids of earlier transfers, linked
-//! chains, bad amounts) keep every invariant, and the SQLite backend answers exactly
+//! chains, bad amounts, resubmissions of earlier transfers as they were or changed)
+//! keep every invariant, and the SQLite backend answers exactly
 //! what the in-memory one does.
 
 use std::sync::Arc;
@@ -33,6 +34,11 @@ enum Event {
     Void {
         target: usize,
     },
+    /// An earlier transfer of the run again, as it was or with another amount.
+    Resubmit {
+        target: usize,
+        same: bool,
+    },
 }
 
 fn event() -> impl Strategy<Value = (Event, bool)> {
@@ -65,15 +71,21 @@ fn event() -> impl Strategy<Value = (Event, bool)> {
         any::<prop::sample::Index>().prop_map(|i| Event::Void {
             target: i.index(1 << 16)
         }),
+        (any::<prop::sample::Index>(), any::<bool>()).prop_map(|(i, same)| Event::Resubmit {
+            target: i.index(1 << 16),
+            same
+        }),
     ];
     (kind, prop::bool::weighted(0.2))
 }
 
 /// Turns events into transfers with fresh ids; posts and voids name an earlier id
-/// (which may not be pending: that is a rejection to exercise too).
+/// (which may not be pending: that is a rejection to exercise too); a resubmission
+/// repeats an earlier transfer, id included.
 fn transfers(batches: &[Vec<(Event, bool)>]) -> Vec<Vec<Transfer>> {
     let mut next_id = 1u128;
     let mut issued: Vec<TransferId> = Vec::new();
+    let mut sent: Vec<Transfer> = Vec::new();
     let mut out = Vec::new();
     for batch in batches {
         let mut transfers = Vec::new();
@@ -98,12 +110,20 @@ fn transfers(batches: &[Vec<(Event, bool)>]) -> Vec<Vec<Transfer>> {
                 Event::Void { target } if !issued.is_empty() => {
                     Transfer::void(id, issued[target % issued.len()])
                 }
+                Event::Resubmit { target, same } if !sent.is_empty() => {
+                    let mut again = sent[target % sent.len()];
+                    if !same {
+                        again.amount = again.amount.wrapping_add(1);
+                    }
+                    again
+                }
                 _ => testing::single(id.0, 1, 2, 1),
             };
             if *linked {
                 transfer.flags = transfer.flags.union(TransferFlags::LINKED);
             }
             issued.push(id);
+            sent.push(transfer);
             transfers.push(transfer);
         }
         out.push(transfers);
@@ -186,7 +206,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
     fn sqlite_memory_ledger_matches_the_memory_ledger(
         batches in prop::collection::vec(prop::collection::vec(event(), 1..12), 1..8)
