@@ -219,20 +219,37 @@ impl LedgerCache {
     }
 }
 
-/// Splits `len` rows into statement sizes from a small fixed set (powers of two up to
-/// `max`), so prepared statements are reused across batches.
-pub(crate) fn chunk_sizes(mut len: usize, max: usize) -> Vec<usize> {
-    let mut sizes = Vec::new();
+/// How `len` rows are written at most `max` rows per statement (`max` a power of two):
+/// `(rows, size)` per statement, full statements of `max` rows and then one of the
+/// smallest size of the set {1, 2, 3, 4, 6, 8, 12, 16, 24, …} (powers of two and
+/// three quarters of them) that holds the rest, padded with rows that write nothing.
+/// One statement per batch, in most cases: each statement is a round trip to
+/// SQLite's thread, which cost more than the padding; a few sizes, so statements stay
+/// prepared; padding at most a third of a statement.
+pub(crate) fn padded_chunks(mut len: usize, max: usize) -> Vec<(usize, usize)> {
+    debug_assert!(max.is_power_of_two());
+    let mut chunks = Vec::new();
     while len > 0 {
-        let size = if len >= max {
-            max
+        let rows = len.min(max);
+        let power = rows.next_power_of_two();
+        let size = if power >= 4 && rows <= power / 4 * 3 {
+            power / 4 * 3
         } else {
-            1usize << (usize::BITS - 1 - len.leading_zeros())
+            power
         };
-        sizes.push(size);
-        len -= size;
+        chunks.push((rows, size));
+        len -= rows;
     }
-    sizes
+    chunks
+}
+
+/// The most rows of `width` parameters a statement binds (with `fixed` more once):
+/// a power of two under SQLite's 32,766 parameters, at most 8,192.
+pub(crate) fn rows_per_statement(width: usize, fixed: usize) -> usize {
+    const PARAMETERS_MAX: usize = 32_766;
+    const ROWS_MAX: usize = 8_192;
+    let rows = (PARAMETERS_MAX - fixed) / width.max(1);
+    (1usize << (usize::BITS - 1 - rows.leading_zeros())).min(ROWS_MAX)
 }
 
 /// The most statement texts kept.
@@ -275,12 +292,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_cover_every_row_with_few_shapes() {
-        for len in [0usize, 1, 7, 100, 1_000, 8_189] {
-            let sizes = chunk_sizes(len, 256);
-            assert_eq!(sizes.iter().sum::<usize>(), len);
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
+    fn padded_chunks_cover_every_row_with_few_shapes_and_little_padding() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for len in 0..=9_000usize {
+            let chunks = padded_chunks(len, 1_024);
+            assert_eq!(chunks.iter().map(|(rows, _)| rows).sum::<usize>(), len);
+            for &(rows, size) in &chunks {
+                assert!(rows <= size && size <= 1_024, "{len}: {rows} in {size}");
+                assert!(3 * (size - rows) < size, "{len}: {rows} in {size}");
+                assert!(size.is_power_of_two() || (size / 3).is_power_of_two());
+                sizes.insert(size);
+            }
+            assert!(chunks.len() <= len.div_ceil(1_024));
         }
+        assert_eq!(sizes.len(), 20, "{sizes:?}");
+        assert_eq!(padded_chunks(1_000, 8_192), [(1_000, 1_024)]);
+        assert_eq!(padded_chunks(700, 8_192), [(700, 768)]);
+        assert_eq!(padded_chunks(5, 8_192), [(5, 6)]);
+        assert_eq!(rows_per_statement(4, 0), 4_096);
+        assert_eq!(rows_per_statement(13, 0), 2_048);
+        assert_eq!(rows_per_statement(1, 0), 8_192);
+        assert_eq!(rows_per_statement(3, 2), 8_192);
         assert_eq!(placeholders(2, 2), "(?,?),(?,?)");
     }
 

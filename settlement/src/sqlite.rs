@@ -14,11 +14,14 @@
 //! used.)
 //!
 //! # Cost of a batch
-//! A commit writes every page it dirtied, whole, to the log; the page count, not the
-//! row count, is what a batch costs. So: account sums are aggregated per batch and
-//! written once per account; history is indexed by epoch (see
-//! [`HISTORY_EPOCH_SHIFT`]); ids are looked up with one statement per batch; rows are
-//! written with multi-row statements of a few fixed sizes, prepared once.
+//! A commit writes every page it dirtied, whole, to the log, so the ledger keeps that
+//! count low: account sums are aggregated per batch and written once per account;
+//! history is indexed by epoch (see [`HISTORY_EPOCH_SHIFT`]); transfers name their
+//! accounts by number. Every statement is a round trip to the connection's thread,
+//! so a batch runs few: one multi-row statement per kind of write (padded to one of a
+//! few sizes, so it stays prepared), no read of its own ids unless one turns out to
+//! be stored. Writes are `OR FAIL`: a failed statement fails the batch, which is
+//! rolled back whole, so SQLite keeps no statement journal.
 
 use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
@@ -42,8 +45,8 @@ use crate::model::{
 };
 use crate::rules::{self, Plan, Snapshot};
 use crate::sql::{
-    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TransferRow, chunk_sizes, map_error,
-    placeholders, statement_text, stored, stored_user_data,
+    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TransferRow, map_error,
+    padded_chunks, placeholders, rows_per_statement, statement_text, stored, stored_user_data,
 };
 
 /// How long a writer waits for another process's write lock before `SQLITE_BUSY`.
@@ -54,8 +57,6 @@ pub const SQLITE_CACHE_KIB: u32 = 32 * 1024;
 pub const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// Connections of a file-backed pool (one writer at a time; the rest read).
 pub const SQLITE_CONNECTIONS_MAX: u32 = 4;
-/// The most rows per multi-row statement (SQLite allows 32,766 parameters).
-const ROWS_PER_STATEMENT_MAX: usize = 1_024;
 /// The most ids per `IN (…)` lookup: a whole batch's in one statement.
 const IDS_PER_LOOKUP_MAX: usize = 8_192;
 /// Parameters per inserted transfer row.
@@ -72,7 +73,6 @@ const TRANSFER_SELECT: &str = "SELECT t.sequence, t.id, d.id, c.id, t.amount, t.
 /// SQLite's most parameters per statement.
 const PARAMETERS_MAX: usize = 32_766;
 
-const _: () = assert!(ROWS_PER_STATEMENT_MAX * TRANSFER_INSERT_WIDTH <= PARAMETERS_MAX);
 const _: () = assert!(IDS_PER_LOOKUP_MAX <= PARAMETERS_MAX);
 const _: () = assert!(IDS_PER_LOOKUP_MAX >= crate::rules::BATCH_MAX);
 
@@ -513,8 +513,10 @@ async fn write_account_updates(
         .filter(|(_, rows)| !rows.is_empty())
     {
         let columns: Vec<usize> = (0..4).filter(|i| mask & (1 << i) != 0).collect();
+        let width = 1 + columns.len();
         let mut offset = 0;
-        for size in chunk_sizes(rows.len(), ROWS_PER_STATEMENT_MAX) {
+        for (count, size) in padded_chunks(rows.len(), rows_per_statement(width, 0)) {
+            // Padding rows have no number: they match no account.
             let sql = statement_text("account sums", "accounts", mask as u32, size, || {
                 let names: Vec<String> = (0..columns.len()).map(|i| format!("s{i}")).collect();
                 let sets: Vec<String> = columns
@@ -526,28 +528,29 @@ async fn write_account_updates(
                     "WITH v(number, {}) AS (VALUES {}) UPDATE OR FAIL accounts SET {} \
                      FROM v WHERE accounts.number = v.number",
                     names.join(", "),
-                    placeholders(size, 1 + columns.len()),
+                    placeholders(size, width),
                     sets.join(", ")
                 )
             });
-            let mut params = Params::with_capacity(size * (1 + columns.len()));
-            for (number, new) in &rows[offset..offset + size] {
+            let mut params = Params::with_capacity(size * width);
+            for (number, new) in &rows[offset..offset + count] {
                 params.push(*number)?;
                 for &column in &columns {
                     params.push(stored(new[column]))?;
                 }
             }
+            params.pad((size - count) * width)?;
             let result = sqlx::query_with(sql, params.0)
                 .execute(&mut *connection)
                 .await
                 .map_err(map_error)?;
-            if result.rows_affected() != size as u64 {
+            if result.rows_affected() != count as u64 {
                 return Err(Error::Database(format!(
-                    "updated {} of {size} accounts",
+                    "updated {} of {count} accounts",
                     result.rows_affected()
                 )));
             }
-            offset += size;
+            offset += count;
         }
     }
     Ok(())
@@ -558,7 +561,8 @@ async fn write_status_updates(
     updates: &[(TransferId, TransferStatus)],
 ) -> Result<(), Error> {
     let mut offset = 0;
-    for size in chunk_sizes(updates.len(), ROWS_PER_STATEMENT_MAX) {
+    for (count, size) in padded_chunks(updates.len(), rows_per_statement(2, 0)) {
+        // Padding rows have no id: they match no transfer.
         let sql = statement_text("transfer statuses", "transfers", 0, size, || {
             format!(
                 "WITH v(id, status) AS (VALUES {}) UPDATE OR FAIL transfers \
@@ -567,16 +571,23 @@ async fn write_status_updates(
             )
         });
         let mut params = Params::with_capacity(size * 2);
-        for (id, status) in &updates[offset..offset + size] {
+        for (id, status) in &updates[offset..offset + count] {
             params
                 .push(id.to_bytes().to_vec())?
                 .push(i64::from(status.code()))?;
         }
-        sqlx::query_with(sql, params.0)
+        params.pad((size - count) * 2)?;
+        let result = sqlx::query_with(sql, params.0)
             .execute(&mut *connection)
             .await
             .map_err(map_error)?;
-        offset += size;
+        if result.rows_affected() != count as u64 {
+            return Err(Error::Database(format!(
+                "updated the status of {} of {count} transfers",
+                result.rows_affected()
+            )));
+        }
+        offset += count;
     }
     Ok(())
 }
@@ -607,6 +618,14 @@ enum Value {
 }
 
 impl Params {
+    /// `count` nulls: the parameters of padding rows.
+    fn pad(&mut self, count: usize) -> Result<&mut Self, Error> {
+        for _ in 0..count {
+            self.push(Option::<i64>::None)?;
+        }
+        Ok(self)
+    }
+
     fn push_value(&mut self, value: Value) -> Result<&mut Self, Error> {
         match value {
             Value::Null => self.push(Option::<i64>::None),
@@ -661,14 +680,19 @@ async fn insert_transfer_rows(
             ])
         })
         .collect::<Result<Vec<_>, Error>>()?;
+    let Some(head) = rows.first() else {
+        return Ok(Inserted::All);
+    };
+    // Bit c: column c is the same in every row (never the id, column 0).
+    let uniform = (1..TRANSFER_INSERT_WIDTH)
+        .filter(|&c| rows.iter().all(|row| row[c] == head[c]))
+        .fold(0u32, |mask, c| mask | 1 << c);
+    let is_uniform = |c: usize| uniform & (1 << c) != 0;
+    let uniform_count = uniform.count_ones() as usize;
+    let width = TRANSFER_INSERT_WIDTH - uniform_count;
     let mut offset = 0;
-    for size in chunk_sizes(rows.len(), ROWS_PER_STATEMENT_MAX) {
-        let chunk = &rows[offset..offset + size];
-        // Bit c: column c is the same in every row (never the id, column 0).
-        let uniform = (1..TRANSFER_INSERT_WIDTH)
-            .filter(|&c| chunk.iter().all(|row| row[c] == chunk[0][c]))
-            .fold(0u32, |mask, c| mask | 1 << c);
-        let is_uniform = |c: usize| uniform & (1 << c) != 0;
+    for (count, size) in padded_chunks(rows.len(), rows_per_statement(width, uniform_count)) {
+        // Padding rows have no id (column1) and are not inserted.
         let sql = statement_text("transfer rows", table, uniform, size, || {
             let mut varying = 0;
             let values: Vec<String> = (0..TRANSFER_INSERT_WIDTH)
@@ -682,23 +706,23 @@ async fn insert_transfer_rows(
                 })
                 .collect();
             format!(
-                "INSERT OR FAIL INTO {table} ({}) SELECT {} FROM (VALUES {})",
+                "INSERT OR FAIL INTO {table} ({}) SELECT {} FROM (VALUES {}) \
+                 WHERE column1 IS NOT NULL",
                 TRANSFER_INSERT_COLUMNS.join(", "),
                 values.join(", "),
                 placeholders(size, varying)
             )
         });
-        let uniform_count = uniform.count_ones() as usize;
-        let mut params =
-            Params::with_capacity(uniform_count + size * (TRANSFER_INSERT_WIDTH - uniform_count));
+        let mut params = Params::with_capacity(uniform_count + size * width);
         for c in (0..TRANSFER_INSERT_WIDTH).filter(|&c| is_uniform(c)) {
-            params.push_value(chunk[0][c])?;
+            params.push_value(head[c])?;
         }
-        for row in chunk {
+        for row in &rows[offset..offset + count] {
             for c in (0..TRANSFER_INSERT_WIDTH).filter(|&c| !is_uniform(c)) {
                 params.push_value(row[c])?;
             }
         }
+        params.pad((size - count) * width)?;
         let result = match sqlx::query_with(sql, params.0)
             .execute(&mut *connection)
             .await
@@ -710,7 +734,7 @@ async fn insert_transfer_rows(
             }
             Err(e) => return Err(map_error(e)),
         };
-        offset += size;
+        offset += count;
         // Rows take the next rowids (max + 1: nothing is ever deleted), which the writer
         // read under the write lock; checked, since history relies on it.
         let expected = first + offset as i64 - 1;
@@ -766,15 +790,17 @@ async fn create_accounts_tx(
     let rules::AccountsPlan { outcomes, created } =
         rules::plan_accounts(accounts, existing, |id| ledgers.contains_key(id), now_ms);
     let mut offset = 0;
-    for size in chunk_sizes(created.len(), ROWS_PER_STATEMENT_MAX) {
+    for (count, size) in padded_chunks(created.len(), rows_per_statement(10, 0)) {
+        // Padding rows have no id and are not inserted.
         let sql = statement_text("account rows", "accounts", 0, size, || {
             format!(
-                "INSERT OR FAIL INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}",
+                "INSERT OR FAIL INTO accounts ({ACCOUNT_COLUMNS}) SELECT * FROM (VALUES {}) \
+                 WHERE column1 IS NOT NULL",
                 placeholders(size, 10)
             )
         });
         let mut params = Params::with_capacity(size * 10);
-        for account in &created[offset..offset + size] {
+        for account in &created[offset..offset + count] {
             params
                 .push(account.id.to_bytes().to_vec())?
                 .push(i64::from(account.ledger.0))?
@@ -787,11 +813,12 @@ async fn create_accounts_tx(
                 .push(0i64)?
                 .push(stored(account.created_at_ms))?;
         }
+        params.pad((size - count) * 10)?;
         sqlx::query_with(sql, params.0)
             .execute(&mut *connection)
             .await
             .map_err(map_error)?;
-        offset += size;
+        offset += count;
     }
     Ok(outcomes)
 }
