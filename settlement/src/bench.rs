@@ -22,6 +22,17 @@ pub const BENCH_LEDGER: LedgerId = LedgerId(1);
 /// The table of the baseline.
 pub const BARE_TABLE: &str = "bench_bare_transfers";
 
+/// How a [`Workload`] draws its transfers' ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdOrder {
+    /// Increasing within a workload (time-based ids, as TigerBeetle recommends): id
+    /// index inserts append.
+    Sequential,
+    /// Uniformly random 128-bit ids (hashes, as the settlement flow's are): id index
+    /// inserts land anywhere in the index.
+    Random,
+}
+
 /// Single-phase transfers between random pairs of `accounts` accounts, with fresh ids;
 /// deterministic for a seed (SplitMix64), so a run can be repeated exactly.
 #[derive(Clone, Debug)]
@@ -29,6 +40,7 @@ pub struct Workload {
     accounts: u64,
     state: u64,
     next_id: u128,
+    ids: IdOrder,
 }
 
 impl Workload {
@@ -39,7 +51,14 @@ impl Workload {
             state: seed,
             // A distinct id space per seed: the high 64 bits are the seed.
             next_id: (u128::from(seed) << 64) | 1,
+            ids: IdOrder::Sequential,
         }
+    }
+
+    /// The same workload with ids drawn in `order` (sequential by default).
+    pub fn with_ids(mut self, order: IdOrder) -> Self {
+        self.ids = order;
+        self
     }
 
     fn next_random(&mut self) -> u64 {
@@ -57,8 +76,16 @@ impl Workload {
                 let debit = 1 + self.next_random() % self.accounts;
                 let offset = 1 + self.next_random() % (self.accounts - 1);
                 let credit = 1 + (debit - 1 + offset) % self.accounts;
-                let id = TransferId(self.next_id);
-                self.next_id += 1;
+                let id = match self.ids {
+                    IdOrder::Sequential => {
+                        self.next_id += 1;
+                        TransferId(self.next_id - 1)
+                    }
+                    IdOrder::Random => TransferId(
+                        (u128::from(self.next_random()) << 64 | u128::from(self.next_random()))
+                            .max(1),
+                    ),
+                };
                 Transfer::single(
                     id,
                     AccountId(u128::from(debit)),
@@ -223,5 +250,16 @@ mod tests {
         ));
         let second = a.batch(100);
         assert!(second.iter().all(|t| first.iter().all(|f| f.id != t.id)));
+        let mut random = Workload::new(7, 10).with_ids(IdOrder::Random);
+        let drawn = random.batch(100);
+        assert_eq!(
+            drawn,
+            Workload::new(7, 10).with_ids(IdOrder::Random).batch(100)
+        );
+        assert!(
+            drawn.windows(2).any(|w| w[0].id > w[1].id),
+            "not increasing"
+        );
+        assert!(drawn.iter().all(|t| first.iter().all(|f| f.id != t.id)));
     }
 }

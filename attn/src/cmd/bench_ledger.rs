@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attn_settlement::bench::{self, Workload};
+use attn_settlement::bench::{self, IdOrder, Workload};
 use attn_settlement::{LedgerBackend, PostgresLedger, SqliteLedger, Transfer};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -36,6 +36,32 @@ pub struct Args {
     /// Skip SQLite.
     #[arg(long)]
     no_sqlite: bool,
+    /// Transfer ids: increasing per client (time-based, as TigerBeetle recommends) or
+    /// uniformly random (hashes, as the settlement flow's are).
+    #[arg(long, value_enum, default_value_t = Ids::Sequential)]
+    ids: Ids,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Ids {
+    Sequential,
+    Random,
+}
+
+impl Ids {
+    fn order(self) -> IdOrder {
+        match self {
+            Ids::Sequential => IdOrder::Sequential,
+            Ids::Random => IdOrder::Random,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Ids::Sequential => "fresh ids, increasing per client",
+            Ids::Random => "fresh uniformly random ids",
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -87,18 +113,18 @@ async fn measure(
     store: &Store,
     target: Target,
     seed: u64,
-    accounts: u64,
+    args: &Args,
     batch_len: usize,
     clients: usize,
-    seconds: f64,
 ) -> anyhow::Result<f64> {
+    let (accounts, seconds, ids) = (args.accounts, args.seconds, args.ids.order());
     let deadline = Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..clients {
         let store = store.clone();
         // A distinct id space per client and measurement.
-        let mut workload = Workload::new(seed * 1_000 + client as u64, accounts);
+        let mut workload = Workload::new(seed * 1_000 + client as u64, accounts).with_ids(ids);
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
             let mut batches = 0;
@@ -198,26 +224,8 @@ async fn sweep(backend: &Backend, args: &Args, seed: &mut u64) -> anyhow::Result
         *seed += 1;
         // A fresh database per figure, so each starts from the same state.
         let (store, _directory, schema) = backend.fresh(args.accounts, *seed).await?;
-        let ledger = measure(
-            &store,
-            Target::Ledger,
-            *seed,
-            args.accounts,
-            batch_len,
-            clients,
-            args.seconds,
-        )
-        .await;
-        let bare = measure(
-            &store,
-            Target::Bare,
-            *seed,
-            args.accounts,
-            batch_len,
-            clients,
-            args.seconds,
-        )
-        .await;
+        let ledger = measure(&store, Target::Ledger, *seed, args, batch_len, clients).await;
+        let bare = measure(&store, Target::Bare, *seed, args, batch_len, clients).await;
         backend.clean(store, schema).await?;
         let (ledger, bare) = (ledger?, bare?);
         println!(
@@ -239,10 +247,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async {
         println!("machine: {}", super::bench::machine());
         println!(
-            "workload: single-phase transfers between random pairs of {} accounts, fresh random \
-             ids; a fresh database per figure; ~{} s per measurement; ratio = ledger / bare \
-             INSERT of the same rows into a table of the same shape (same keys and indexes)",
-            args.accounts, args.seconds
+            "workload: single-phase transfers between random pairs of {} accounts, {}; a fresh \
+             database per figure; ~{} s per measurement; ratio = ledger / bare INSERT of the \
+             same rows into a table of the same shape (same keys and indexes)",
+            args.accounts,
+            args.ids.describe(),
+            args.seconds
         );
         let mut seed = 1;
         if !args.no_sqlite {
