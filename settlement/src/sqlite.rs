@@ -517,19 +517,18 @@ async fn write_account_updates(
         let mut offset = 0;
         for (count, size) in padded_chunks(rows.len(), rows_per_statement(width, 0)) {
             // Padding rows have no number: they match no account.
+            // `VALUES` in `FROM` directly (not a CTE, which SQLite materialises first).
             let sql = statement_text("account sums", "accounts", mask as u32, size, || {
-                let names: Vec<String> = (0..columns.len()).map(|i| format!("s{i}")).collect();
                 let sets: Vec<String> = columns
                     .iter()
-                    .zip(&names)
-                    .map(|(&column, name)| format!("{} = v.{name}", SUM_COLUMNS[column]))
+                    .enumerate()
+                    .map(|(i, &column)| format!("{} = v.column{}", SUM_COLUMNS[column], i + 2))
                     .collect();
                 format!(
-                    "WITH v(number, {}) AS (VALUES {}) UPDATE OR FAIL accounts SET {} \
-                     FROM v WHERE accounts.number = v.number",
-                    names.join(", "),
-                    placeholders(size, width),
-                    sets.join(", ")
+                    "UPDATE OR FAIL accounts SET {} FROM (VALUES {}) AS v \
+                     WHERE accounts.number = v.column1",
+                    sets.join(", "),
+                    placeholders(size, width)
                 )
             });
             let mut params = Params::with_capacity(size * width);
@@ -565,8 +564,8 @@ async fn write_status_updates(
         // Padding rows have no id: they match no transfer.
         let sql = statement_text("transfer statuses", "transfers", 0, size, || {
             format!(
-                "WITH v(id, status) AS (VALUES {}) UPDATE OR FAIL transfers \
-                 SET status = v.status FROM v WHERE transfers.id = v.id",
+                "UPDATE OR FAIL transfers SET status = v.column2 FROM (VALUES {}) AS v \
+                 WHERE transfers.id = v.column1",
                 placeholders(size, 2)
             )
         });
