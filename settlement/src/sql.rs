@@ -14,10 +14,6 @@ use crate::model::{
     TransferFlags, TransferId, TransferRecord, TransferStatus,
 };
 
-/// The account columns, in [`AccountRow`] order (PostgreSQL casts them to `int8`).
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, ledger, kind, flags, user_data, debits_pending, \
-     debits_posted, credits_pending, credits_posted, created_at_ms";
-
 /// An account as read: id, ledger, kind, flags, user_data, the four sums, created_at_ms.
 pub(crate) type AccountRow = (Vec<u8>, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 

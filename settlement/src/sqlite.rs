@@ -45,8 +45,8 @@ use crate::model::{
 };
 use crate::rules::{self, Plan, Snapshot};
 use crate::sql::{
-    self, ACCOUNT_COLUMNS, AccountRow, LedgerCache, LedgerRow, TransferRow, map_error,
-    padded_chunks, placeholders, rows_per_statement, statement_text, stored, stored_user_data,
+    self, AccountRow, LedgerCache, LedgerRow, TransferRow, map_error, padded_chunks, placeholders,
+    rows_per_statement, statement_text, stored, stored_user_data,
 };
 
 /// How long a writer waits for another process's write lock before `SQLITE_BUSY`.
@@ -70,6 +70,14 @@ const TRANSFER_SELECT: &str = "SELECT t.sequence, t.id, d.id, c.id, t.amount, t.
      t.created_at_ms FROM transfers AS t \
      LEFT JOIN accounts AS d ON d.number = t.debit_number \
      LEFT JOIN accounts AS c ON c.number = t.credit_number";
+/// An account's fields in [`AccountRow`] order: `a` is `accounts`, `b` its sums in
+/// `balances` (a left join: an account without sums fails to decode instead of
+/// vanishing), as joined by [`ACCOUNTS_WITH_SUMS`].
+const ACCOUNT_FIELDS: &str = "a.id, a.ledger, a.kind, a.flags, a.user_data, \
+     b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted, a.created_at_ms";
+/// Accounts with their sums.
+const ACCOUNTS_WITH_SUMS: &str = "accounts AS a LEFT JOIN balances AS b ON b.number = a.number";
+
 /// SQLite's most parameters per statement.
 const PARAMETERS_MAX: usize = 32_766;
 
@@ -394,7 +402,8 @@ async fn load_numbered_accounts(
         let (chunk, tail) = rest.split_at(take);
         let sql = statement_text("accounts by id", "accounts", 0, size, || {
             format!(
-                "SELECT number, {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+                "SELECT a.number, {ACCOUNT_FIELDS} FROM {ACCOUNTS_WITH_SUMS} \
+                 WHERE a.id IN ({})",
                 vec!["?"; size].join(",")
             )
         });
@@ -525,8 +534,8 @@ async fn write_account_updates(
                     .map(|(i, &column)| format!("{} = v.column{}", SUM_COLUMNS[column], i + 2))
                     .collect();
                 format!(
-                    "UPDATE OR FAIL accounts SET {} FROM (VALUES {}) AS v \
-                     WHERE accounts.number = v.column1",
+                    "UPDATE OR FAIL balances SET {} FROM (VALUES {}) AS v \
+                     WHERE balances.number = v.column1",
                     sets.join(", "),
                     placeholders(size, width)
                 )
@@ -789,16 +798,17 @@ async fn create_accounts_tx(
     let rules::AccountsPlan { outcomes, created } =
         rules::plan_accounts(accounts, existing, |id| ledgers.contains_key(id), now_ms);
     let mut offset = 0;
-    for (count, size) in padded_chunks(created.len(), rows_per_statement(10, 0)) {
-        // Padding rows have no id and are not inserted.
+    for (count, size) in padded_chunks(created.len(), rows_per_statement(6, 0)) {
+        // Padding rows have no id and are not inserted; each account's zero sums are
+        // opened in `balances` by a trigger.
         let sql = statement_text("account rows", "accounts", 0, size, || {
             format!(
-                "INSERT OR FAIL INTO accounts ({ACCOUNT_COLUMNS}) SELECT * FROM (VALUES {}) \
-                 WHERE column1 IS NOT NULL",
-                placeholders(size, 10)
+                "INSERT OR FAIL INTO accounts (id, ledger, kind, flags, user_data, \
+                 created_at_ms) SELECT * FROM (VALUES {}) WHERE column1 IS NOT NULL",
+                placeholders(size, 6)
             )
         });
-        let mut params = Params::with_capacity(size * 10);
+        let mut params = Params::with_capacity(size * 6);
         for account in &created[offset..offset + count] {
             params
                 .push(account.id.to_bytes().to_vec())?
@@ -806,13 +816,9 @@ async fn create_accounts_tx(
                 .push(i64::from(account.kind.code()))?
                 .push(i64::from(account.flags.0))?
                 .push(stored_user_data(account.user_data))?
-                .push(0i64)?
-                .push(0i64)?
-                .push(0i64)?
-                .push(0i64)?
                 .push(stored(account.created_at_ms))?;
         }
-        params.pad((size - count) * 10)?;
+        params.pad((size - count) * 6)?;
         sqlx::query_with(sql, params.0)
             .execute(&mut *connection)
             .await
@@ -1073,8 +1079,10 @@ impl LedgerBackend for SqliteLedger {
     async fn accounts(&self, after: Option<AccountId>, limit: u32) -> Result<Vec<Account>, Error> {
         rules::validate_history_limit(limit)?;
         let after = after.map_or_else(Vec::new, |id| id.to_bytes().to_vec());
-        let sql =
-            format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
+        let sql = format!(
+            "SELECT {ACCOUNT_FIELDS} FROM {ACCOUNTS_WITH_SUMS} WHERE a.id > ? \
+             ORDER BY a.id LIMIT ?"
+        );
         let rows: Vec<AccountRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(after)
             .bind(i64::from(limit))
@@ -1141,7 +1149,7 @@ impl LedgerBackend for SqliteLedger {
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         let mut tx = connection.begin().await.map_err(map_error)?;
         let ledgers = load_ledgers(&mut tx).await?;
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id");
+        let sql = format!("SELECT {ACCOUNT_FIELDS} FROM {ACCOUNTS_WITH_SUMS} ORDER BY a.id");
         let accounts = sql::accounts_from_rows(
             sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
                 .fetch_all(&mut *tx)
