@@ -26,7 +26,8 @@ pub struct Args {
     /// Accounts the transfers move between.
     #[arg(long, default_value_t = 10_000)]
     accounts: u64,
-    /// Seconds per measurement (each runs at least 3 batches per client).
+    /// Seconds per measurement (each runs at least 3 batches per client), after a
+    /// quarter of that untimed.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
     /// PostgreSQL URL; its runs go to a fresh schema, dropped at the end. Skipped if
@@ -118,7 +119,10 @@ async fn measure(
     clients: usize,
 ) -> anyhow::Result<f64> {
     let (accounts, seconds, ids) = (args.accounts, args.seconds, args.ids.order());
-    let deadline = Duration::from_secs_f64(seconds);
+    // A quarter of the time again, untimed first: a fresh database's first batches grow
+    // its files (SQLite's WAL to its checkpoint size), which a ledger in use does not.
+    let warm_up = Duration::from_secs_f64(seconds / 4.0);
+    let deadline = warm_up + Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..clients {
@@ -126,12 +130,15 @@ async fn measure(
         // A distinct id space per client and measurement.
         let mut workload = Workload::new(seed * 1_000 + client as u64, accounts).with_ids(ids);
         tasks.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            let mut batches = 0;
-            while batches < 3 || start.elapsed() < deadline {
+            let (mut done, mut timed, mut batches) = (0u64, 0, 0);
+            while timed < 3 || start.elapsed() < deadline {
                 let batch = workload.batch(batch_len);
+                let timing = start.elapsed() >= warm_up;
                 store.run(target, &batch, batches).await?;
-                done += batch_len as u64;
+                if timing {
+                    done += batch_len as u64;
+                    timed += 1;
+                }
                 batches += 1;
             }
             Ok::<u64, anyhow::Error>(done)
@@ -141,7 +148,13 @@ async fn measure(
     for task in tasks {
         total += task.await??;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok(total as f64 / (start.elapsed() - warm_up).as_secs_f64())
+}
+
+/// Asks the kernel to write back what earlier figures left dirty, so that a figure
+/// does not pay for the one before (best effort: `sync(1)`).
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
 }
 
 /// Where the figures are measured.
@@ -222,12 +235,18 @@ async fn sweep(backend: &Backend, args: &Args, seed: &mut u64) -> anyhow::Result
             "batch sizes must be in 1..=8189 and clients positive"
         );
         *seed += 1;
-        // A fresh database per figure, so each starts from the same state.
-        let (store, _directory, schema) = backend.fresh(args.accounts, *seed).await?;
-        let ledger = measure(&store, Target::Ledger, *seed, args, batch_len, clients).await;
-        let bare = measure(&store, Target::Bare, *seed, args, batch_len, clients).await;
-        backend.clean(store, schema).await?;
-        let (ledger, bare) = (ledger?, bare?);
+        // A fresh database per measurement, so the ledger and the bare INSERT start
+        // from the same state.
+        let mut rates = Vec::new();
+        for target in [Target::Ledger, Target::Bare] {
+            let (store, directory, schema) = backend.fresh(args.accounts, *seed).await?;
+            settle();
+            let rate = measure(&store, target, *seed, args, batch_len, clients).await;
+            backend.clean(store, schema).await?;
+            drop(directory);
+            rates.push(rate?);
+        }
+        let (ledger, bare) = (rates[0], rates[1]);
         println!(
             "{name}: {batch_len:>6} {clients:>7}  {ledger:>14.0}  {bare:>14.0}  {:>6.2}",
             ledger / bare
@@ -247,12 +266,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async {
         println!("machine: {}", super::bench::machine());
         println!(
-            "workload: single-phase transfers between random pairs of {} accounts, {}; a fresh \
-             database per figure; ~{} s per measurement; ratio = ledger / bare INSERT of the \
-             same rows into a table of the same shape (same keys and indexes)",
+            "workload: single-phase transfers between random pairs of {} accounts, {}; each \
+             measurement on a fresh database, ~{} s timed after {} s untimed; ratio = ledger / \
+             bare INSERT of the same rows into a table of the same shape (same keys and \
+             indexes)",
             args.accounts,
             args.ids.describe(),
-            args.seconds
+            args.seconds,
+            args.seconds / 4.0
         );
         let mut seed = 1;
         if !args.no_sqlite {
