@@ -548,16 +548,7 @@ async fn write_account_updates(
                 }
             }
             params.pad((size - count) * width)?;
-            let result = sqlx::query_with(sql, params.0)
-                .execute(&mut *connection)
-                .await
-                .map_err(map_error)?;
-            if result.rows_affected() != count as u64 {
-                return Err(Error::Database(format!(
-                    "updated {} of {count} accounts",
-                    result.rows_affected()
-                )));
-            }
+            update_rows(connection, sql, params, count, "account sums").await?;
             offset += count;
         }
     }
@@ -585,17 +576,30 @@ async fn write_status_updates(
                 .push(i64::from(status.code()))?;
         }
         params.pad((size - count) * 2)?;
-        let result = sqlx::query_with(sql, params.0)
-            .execute(&mut *connection)
-            .await
-            .map_err(map_error)?;
-        if result.rows_affected() != count as u64 {
-            return Err(Error::Database(format!(
-                "updated the status of {} of {count} transfers",
-                result.rows_affected()
-            )));
-        }
+        update_rows(connection, sql, params, count, "transfer statuses").await?;
         offset += count;
+    }
+    Ok(())
+}
+
+/// Runs a padded multi-row `UPDATE` and checks that it changed exactly its `count`
+/// real rows (padding rows match none).
+async fn update_rows(
+    connection: &mut SqliteConnection,
+    sql: AssertSqlSafe<std::sync::Arc<str>>,
+    params: Params,
+    count: usize,
+    what: &str,
+) -> Result<(), Error> {
+    let result = sqlx::query_with(sql, params.0)
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    if result.rows_affected() != count as u64 {
+        return Err(Error::Database(format!(
+            "updated {} of {count} {what}",
+            result.rows_affected()
+        )));
     }
     Ok(())
 }
