@@ -406,12 +406,7 @@ async fn submit_tx(
     };
     // Posts and voids may leave their accounts to the pending transfer: learn them
     // first (unlocked), lock every account in id order, then read under the locks.
-    let pending_ids = rules::unique_sorted(
-        batch
-            .iter()
-            .filter(|t| t.flags.resolves_pending())
-            .map(|t| t.pending_id),
-    );
+    let pending_ids = rules::resolved_pending_ids(batch);
     let referenced_pending = load_transfers(connection, &pending_ids).await?;
     let locked_ids = rules::referenced_account_ids(batch, referenced_pending.iter());
     let accounts: HashMap<AccountId, Account> = load_accounts(connection, &locked_ids, true)

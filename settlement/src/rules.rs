@@ -300,6 +300,17 @@ pub fn referenced_transfer_ids(batch: &[Transfer]) -> Vec<TransferId> {
     )
 }
 
+/// The pending transfers a batch resolves (the `pending_id` of its posts and voids).
+/// Sorted, deduplicated.
+pub fn resolved_pending_ids(batch: &[Transfer]) -> Vec<TransferId> {
+    unique_sorted(
+        batch
+            .iter()
+            .filter(|t| t.flags.resolves_pending())
+            .map(|t| t.pending_id),
+    )
+}
+
 /// The account ids a batch reads, given the stored transfers it references (a post or
 /// void may leave its accounts to its pending transfer). Sorted, deduplicated: the
 /// order in which backends lock them, so concurrent batches never deadlock.

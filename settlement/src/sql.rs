@@ -239,10 +239,12 @@ pub(crate) fn padded_chunks(mut len: usize, max: usize) -> Vec<(usize, usize)> {
     chunks
 }
 
+/// SQLite's most parameters per statement.
+pub(crate) const PARAMETERS_MAX: usize = 32_766;
+
 /// The most rows of `width` parameters a statement binds (with `fixed` more once):
 /// a power of two under SQLite's 32,766 parameters, at most 8,192.
 pub(crate) fn rows_per_statement(width: usize, fixed: usize) -> usize {
-    const PARAMETERS_MAX: usize = 32_766;
     const ROWS_MAX: usize = 8_192;
     let rows = (PARAMETERS_MAX - fixed) / width.max(1);
     (1usize << (usize::BITS - 1 - rows.leading_zeros())).min(ROWS_MAX)

@@ -78,10 +78,8 @@ const ACCOUNT_FIELDS: &str = "a.id, a.ledger, a.kind, a.flags, a.user_data, \
 /// Accounts with their sums.
 const ACCOUNTS_WITH_SUMS: &str = "accounts AS a LEFT JOIN balances AS b ON b.number = a.number";
 
-/// SQLite's most parameters per statement.
-const PARAMETERS_MAX: usize = 32_766;
-
-const _: () = assert!(IDS_PER_LOOKUP_MAX <= PARAMETERS_MAX);
+const _: () = assert!(IDS_PER_LOOKUP_MAX <= sql::PARAMETERS_MAX);
+const _: () = assert!(IDS_PER_LOOKUP_MAX.is_power_of_two());
 const _: () = assert!(IDS_PER_LOOKUP_MAX >= crate::rules::BATCH_MAX);
 
 /// The parameters of one statement, allocated once at their final count (a batch's
@@ -390,73 +388,61 @@ async fn load_numbered_accounts(
     connection: &mut SqliteConnection,
     ids: &[AccountId],
 ) -> Result<Vec<(i64, Account)>, Error> {
-    let mut found = Vec::with_capacity(ids.len());
-    let mut rest = ids;
-    while !rest.is_empty() {
-        let size = rest
-            .len()
-            .min(IDS_PER_LOOKUP_MAX)
-            .next_power_of_two()
-            .min(IDS_PER_LOOKUP_MAX);
-        let take = rest.len().min(size);
-        let (chunk, tail) = rest.split_at(take);
-        let sql = statement_text("accounts by id", "accounts", 0, size, || {
-            format!(
-                "SELECT a.number, {ACCOUNT_FIELDS} FROM {ACCOUNTS_WITH_SUMS} \
-                 WHERE a.id IN ({})",
-                vec!["?"; size].join(",")
-            )
-        });
-        let mut params = Params::with_capacity(size);
-        for index in 0..size {
-            // Padding repeats the last id: harmless in `IN`, and keeps one statement
-            // shape per size so it stays prepared.
-            let id = chunk[index.min(chunk.len() - 1)];
-            params.push(id.to_bytes().to_vec())?;
-        }
-        let query = sqlx::query_as_with::<_, NumberedAccountRow, _>(sql, params.0);
-        for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
+    let ids: Vec<[u8; 16]> = ids.iter().map(|id| id.to_bytes()).collect();
+    let rows: Vec<NumberedAccountRow> = fetch_by_ids(connection, "accounts by id", &ids, || {
+        format!("SELECT a.number, {ACCOUNT_FIELDS} FROM {ACCOUNTS_WITH_SUMS} WHERE a.id IN")
+    })
+    .await?;
+    rows.into_iter()
+        .map(|row| {
             let (number, id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created) = row;
             let account = sql::account_from_row((
                 id, ledger, kind, flags, user_data, dp, dpo, cp, cpo, created,
             ))?;
-            found.push((number, account));
-        }
-        rest = tail;
-    }
-    Ok(found)
+            Ok((number, account))
+        })
+        .collect()
 }
 
 async fn load_transfers(
     connection: &mut SqliteConnection,
     ids: &[TransferId],
 ) -> Result<Vec<TransferRecord>, Error> {
+    let ids: Vec<[u8; 16]> = ids.iter().map(|id| id.to_bytes()).collect();
+    let rows: Vec<TransferRow> = fetch_by_ids(connection, "transfers by id", &ids, || {
+        format!("{TRANSFER_SELECT} WHERE t.id IN")
+    })
+    .await?;
+    sql::transfers_from_rows(rows)
+}
+
+/// The rows of `select` (a query ending in `… IN`) for `ids`: one statement per
+/// [`IDS_PER_LOOKUP_MAX`] ids, padded as writes are ([`padded_chunks`]) by repeating
+/// the last id, harmless in `IN`, so the statement stays prepared. `name` keys its
+/// text.
+async fn fetch_by_ids<R>(
+    connection: &mut SqliteConnection,
+    name: &'static str,
+    ids: &[[u8; 16]],
+    select: impl Fn() -> String,
+) -> Result<Vec<R>, Error>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
     let mut found = Vec::new();
-    let mut rest = ids;
-    while !rest.is_empty() {
-        let size = rest
-            .len()
-            .min(IDS_PER_LOOKUP_MAX)
-            .next_power_of_two()
-            .min(IDS_PER_LOOKUP_MAX);
-        let take = rest.len().min(size);
-        let (chunk, tail) = rest.split_at(take);
-        let sql = statement_text("transfers by id", "transfers", 0, size, || {
-            format!(
-                "{TRANSFER_SELECT} WHERE t.id IN ({})",
-                vec!["?"; size].join(",")
-            )
+    let mut offset = 0;
+    for (count, size) in padded_chunks(ids.len(), IDS_PER_LOOKUP_MAX) {
+        let chunk = &ids[offset..offset + count];
+        let sql = statement_text(name, "", 0, size, || {
+            format!("{} ({})", select(), vec!["?"; size].join(","))
         });
         let mut params = Params::with_capacity(size);
         for index in 0..size {
-            let id = chunk[index.min(chunk.len() - 1)];
-            params.push(id.to_bytes().to_vec())?;
+            params.push(chunk[index.min(count - 1)].to_vec())?;
         }
-        let query = sqlx::query_as_with::<_, TransferRow, _>(sql, params.0);
-        for row in query.fetch_all(&mut *connection).await.map_err(map_error)? {
-            found.push(sql::transfer_from_row(row)?);
-        }
-        rest = tail;
+        let query = sqlx::query_as_with::<_, R, _>(sql, params.0);
+        found.extend(query.fetch_all(&mut *connection).await.map_err(map_error)?);
+        offset += count;
     }
     Ok(found)
 }
@@ -850,8 +836,7 @@ async fn submit_tx(
     // else is written, finds none of their ids stored; otherwise nothing of it is
     // written, and the batch is planned again with its own ids read (a resubmission
     // gets its first result, a rejection is decided knowing what is stored).
-    let pending_ids =
-        rules::unique_sorted(batch.iter().map(|t| t.pending_id).filter(|id| id.0 != 0));
+    let pending_ids = rules::resolved_pending_ids(batch);
     let fresh = plan_and_apply(
         connection,
         cache,
